@@ -1,0 +1,75 @@
+"""One error shape for every 4xx/5xx: `{"error": code, "detail": message, "field": name?}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from callmemory.errors import CallMemoryError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+    field: str | None = None
+
+
+class PayloadTooLarge(CallMemoryError):
+    code = "payload_too_large"
+    status = 413
+
+
+def _body(code: str, detail: str, field: str | None = None) -> dict[str, Any]:
+    return ErrorBody(error=code, detail=detail, field=field).model_dump(exclude_none=True)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CallMemoryError)
+    log.info("refused request: %s %s", exc.code, exc.message)
+    return JSONResponse(_body(exc.code, exc.message, exc.field), status_code=exc.status)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    field = ".".join(str(p) for p in first["loc"][1:]) or None
+    return JSONResponse(_body("invalid_request", str(first["msg"]), field), status_code=422)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(_body("internal_error", "an unexpected error occurred"), status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CallMemoryError, _domain_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses an endpoint can answer with."""
+    described = {
+        400: "The body is not JSON",
+        401: "Missing or wrong credentials",
+        409: "The event does not fit the call's state (not started, already ended, another caller)",
+        413: "The body is larger than CALLMEMORY_MAX_BODY_BYTES",
+        422: "A field is missing or invalid; `field` names it",
+        503: "A store is unavailable; retry later, nothing was lost",
+    }
+    return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}

@@ -1,0 +1,55 @@
+"""Telephony webhooks: each route adapts one platform's wire format to the core's call events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from callmemory.api.body import read_limited
+from callmemory.api.deps import CallsDep, SettingsDep
+from callmemory.api.errors import responses
+from callmemory.telephony import seed
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post(
+    "/webhook/call",
+    summary="Seed-format call events: ringing, speech, hangup",
+    description=(
+        "Point the telephony platform's webhook here. `call.ringing` and `call.speech_recognized` are "
+        "answered with actions (talk, then listen); `call.hangup` archives the call and is acknowledged. "
+        "Any other event type is acknowledged with 200 and ignored. Errors name the problem and never "
+        "lose data already accepted."
+    ),
+    responses={
+        200: {
+            "description": "Actions for ringing and speech; an acknowledgement for hangup and other types.",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            seed.ActionsResponse.model_json_schema(),
+                            seed.AckResponse.model_json_schema(),
+                        ]
+                    },
+                    "examples": seed.RESPONSE_EXAMPLES,
+                }
+            },
+        },
+        **responses(400, 409, 413, 422, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": seed.request_schema(), "examples": seed.REQUEST_EXAMPLES}
+            },
+        }
+    },
+)
+async def seed_call_event(request: Request, calls: CallsDep, settings: SettingsDep) -> dict[str, Any]:
+    body = await read_limited(request, settings.max_body_bytes)
+    event = seed.parse(body)
+    return seed.render(event if isinstance(event, seed.Ignored) else await calls.handle(event))

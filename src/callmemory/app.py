@@ -1,0 +1,44 @@
+"""The app factory. `create_app()` builds nothing but routes; the lifespan opens the clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+
+from callmemory import __version__
+from callmemory.api import errors, health, webhooks
+from callmemory.services import Services, open_services
+from callmemory.settings import Settings
+
+
+class State(TypedDict):
+    services: Services
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    # Built here, not at import: tests and the CLI pass their own settings.
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        async with open_services(settings) as services:
+            yield {"services": services}
+
+    app = FastAPI(
+        title="callmemory",
+        version=__version__,
+        summary="Persistent caller memory for AI voice bots.",
+        description=(
+            "A webhook target for telephony platforms: recognises returning callers, keeps their recent "
+            "turns hot in Redis, prompts an OpenAI-compatible LLM with that memory, and archives every "
+            "call to Postgres."
+        ),
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(webhooks.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,97 @@
+"""Answers from the LLM, within a hard time limit, with a fallback line when the provider fails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+
+from callmemory.conversation.prompt import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    fallback: bool = False  # True when the caller heard the fallback line instead of an LLM answer
+
+
+class Responder(Protocol):
+    async def answer(self, messages: Sequence[Message]) -> Answer: ...
+
+
+def _param(message: Message) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "user":
+        return {"role": "user", "content": message.content}
+    return {"role": "assistant", "content": message.content}
+
+
+class OpenAIResponder:
+    """Any OpenAI-compatible chat completions endpoint, through the official SDK."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        max_tokens: int,
+        temperature: float,
+        timeout_s: float,
+        fallback_line: str,
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._timeout_s = timeout_s
+        self._fallback = fallback_line
+
+    async def answer(self, messages: Sequence[Message]) -> Answer:
+        started = time.perf_counter()
+        try:
+            # The SDK has its own timeout, but it restarts per retry and per read; this one is the
+            # caller's patience, end to end.
+            async with asyncio.timeout(self._timeout_s):
+                completion = await self._client.chat.completions.create(
+                    model=self._model,
+                    messages=[_param(m) for m in messages],
+                    # max_tokens, not max_completion_tokens: most OpenAI-compatible servers know only it.
+                    max_tokens=self._max_tokens,
+                    temperature=self._temperature,
+                )
+        except TimeoutError:
+            log.warning(
+                "LLM gave no answer within %.1f s; the caller hears the fallback line", self._timeout_s
+            )
+            return Answer(self._fallback, fallback=True)
+        except openai.OpenAIError as exc:
+            log.warning(
+                "LLM request failed (%s: %s); the caller hears the fallback line", type(exc).__name__, exc
+            )
+            return Answer(self._fallback, fallback=True)
+        text = (completion.choices[0].message.content or "").strip() if completion.choices else ""
+        if not text:
+            log.warning("LLM returned an empty answer; the caller hears the fallback line")
+            return Answer(self._fallback, fallback=True)
+        log.debug("LLM answered in %.0f ms", (time.perf_counter() - started) * 1000)
+        return Answer(text)
+
+
+class OfflineResponder:
+    """Used when no API key is configured: the service still runs, and says plainly that it is offline."""
+
+    def __init__(self, line: str) -> None:
+        self._line = line
+
+    async def answer(self, messages: Sequence[Message]) -> Answer:
+        return Answer(self._line)

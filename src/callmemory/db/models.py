@@ -1,0 +1,78 @@
+"""The archive's tables. The schema itself is created only by Alembic migrations, never create_all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names, so migrations can refer to (and drop) them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Caller(Base):
+    __tablename__ = "callers"
+    __table_args__ = (UniqueConstraint("bot_number", "caller_hash"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    bot_number: Mapped[str] = mapped_column(String(32))
+    caller_hash: Mapped[str] = mapped_column(String(64))
+    caller_number: Mapped[str | None] = mapped_column(String(32))  # kept only if the setting allows
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    call_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_topic: Mapped[str | None] = mapped_column(Text)
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        Index("ix_calls_caller_id_started_at", "caller_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class TurnRow(Base):
+    __tablename__ = "turns"
+    __table_args__ = (CheckConstraint("role IN ('caller', 'bot')", name="role"),)
+
+    # (call_id, seq) is the key: re-archiving the same call inserts nothing twice.
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    spoken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fallback: Mapped[bool] = mapped_column(Boolean, server_default="false")

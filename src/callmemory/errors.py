@@ -1,0 +1,52 @@
+"""Domain errors: each names what is wrong with the input so the HTTP edge can answer with a 4xx."""
+
+from __future__ import annotations
+
+
+class CallMemoryError(Exception):
+    """A request the core refuses. `code` is stable for machines, the message is for people."""
+
+    code: str = "invalid_request"
+    status: int = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidEvent(CallMemoryError):
+    code = "invalid_event"
+    status = 422
+
+
+class InvalidPhoneNumber(CallMemoryError):
+    code = "invalid_phone_number"
+    status = 422
+
+
+class CallNotStarted(CallMemoryError):
+    code = "call_not_started"
+    status = 409
+
+
+class CallAlreadyEnded(CallMemoryError):
+    code = "call_already_ended"
+    status = 409
+
+
+class CallerMismatch(CallMemoryError):
+    code = "caller_mismatch"
+    status = 409
+
+
+class StoreUnavailable(CallMemoryError):
+    """A store failed; the platform should retry, so this is the one 5xx the core asks for."""
+
+    code = "store_unavailable"
+    status = 503
+
+
+class MalformedBody(CallMemoryError):
+    code = "malformed_body"
+    status = 400

@@ -1,0 +1,64 @@
+"""What the core understands of a call, independent of any telephony platform's wire format.
+
+Telephony adapters parse their platform's webhooks into these events and render a `Reply` back into
+their platform's actions; nothing below the adapters ever sees a platform's JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class CallRef:
+    """A call as the platform names it; ids are only unique within one platform."""
+
+    platform: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    call: CallRef
+    caller_number: str
+    bot_number: str | None  # None: the platform did not say; the configured default applies
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSpoke:
+    call: CallRef
+    caller_number: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call: CallRef
+    caller_number: str
+    reason: str | None = None
+
+
+CallEvent = CallStarted | CallerSpoke | CallEnded
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the bot does next: say something, then keep listening or hang up."""
+
+    say: str
+    then: Literal["listen", "hangup"] = "listen"
+
+
+class Role(StrEnum):
+    CALLER = "caller"
+    BOT = "bot"
+
+
+class EndOutcome(StrEnum):
+    """What a hangup did to the archive."""
+
+    ARCHIVED = "archived"
+    ALREADY_ARCHIVED = "already_archived"
+    UNKNOWN_CALL = "unknown_call"

@@ -1,0 +1,275 @@
+"""Hot memory in Redis: each caller's recent turns and each live call's state and transcript.
+
+Key layout (prefix `cm` by default). Every key of one caller carries the caller hash as its Redis
+Cluster hash tag, so the scripts below, which touch several of them at once, stay inside one slot:
+
+    cm:{<caller-hash>}:meta                      hash  calls, topic, seen        TTL memory_ttl
+    cm:{<caller-hash>}:turns                     list  recent turns, JSON         TTL memory_ttl
+    cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status  TTL call_ttl
+    cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
+    cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>" or "ended"
+
+The callref is the only key a webhook can find by call id alone; it holds no phone number of a caller.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from callmemory.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
+from callmemory.events import CallRef, Role
+from callmemory.memory.keys import CallerId
+from callmemory.memory.types import CallerMemory, LiveCall, Turn
+
+_ENDED: Final = "ended"
+
+# Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
+# and returns the caller's memory as it now stands: record and read in one atomic round trip.
+_APPEND_TURN: Final = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {0} end
+if status ~= 'live' then return {-1} end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local turn = cjson.encode({s=seq, r=ARGV[1], t=ARGV[2], at=tonumber(ARGV[3]), c=ARGV[4], f=tonumber(ARGV[5])})
+redis.call('RPUSH', KEYS[2], turn)
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('RPUSH', KEYS[3], turn)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+redis.call('HSET', KEYS[4], 'seen', ARGV[3])
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1)}
+"""
+
+# Writes a caller's memory loaded from the archive, unless another request got there first: a blind
+# overwrite could drop a turn appended between our archive read and this write.
+_HYDRATE: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'calls', ARGV[2], 'topic', ARGV[3], 'seen', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if #ARGV > 4 then
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+_START_CALL: Final = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status then return status end
+redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'seq', 0, 'status', 'live')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 'new'
+"""
+
+# From here on no turn is accepted, so the transcript handed to the archive is the whole call.
+_BEGIN_END: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], 'status', 'ending')
+return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
+
+_FINISH: Final = """
+redis.call('DEL', KEYS[1], KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[3], 'calls', 1) end
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], 'topic', ARGV[2]) end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HotSettings:
+    prefix: str = "cm"
+    recent_turns: int = 20
+    memory_ttl_s: int = 30 * 24 * 3600
+    call_ttl_s: int = 24 * 3600
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _from_ms(value: str | int | float) -> datetime:
+    return datetime.fromtimestamp(int(float(value)) / 1000, UTC)
+
+
+def _encode_turn(turn: Turn) -> str:
+    return json.dumps(
+        {
+            "s": turn.seq,
+            "r": str(turn.role),
+            "t": turn.text,
+            "at": _ms(turn.at),
+            "c": turn.call_id,
+            "f": int(turn.fallback),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _decode_turn(raw: str) -> Turn:
+    data = json.loads(raw)
+    return Turn(
+        seq=int(data["s"]),
+        role=Role(data["r"]),
+        text=data["t"],
+        at=_from_ms(data["at"]),
+        call_id=data["c"],
+        fallback=bool(data.get("f")),
+    )
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class HotStore:
+    """Redis operations for caller memory and live calls. Knows nothing of LLMs or webhooks."""
+
+    def __init__(self, redis: Redis, settings: HotSettings) -> None:
+        self._redis = redis
+        self._s = settings
+        self._append = redis.register_script(_APPEND_TURN)
+        self._hydrate = redis.register_script(_HYDRATE)
+        self._start = redis.register_script(_START_CALL)
+        self._begin_end = redis.register_script(_BEGIN_END)
+        self._finish = redis.register_script(_FINISH)
+
+    # -- key names -------------------------------------------------------------------------------
+    def _caller_key(self, caller: CallerId, suffix: str) -> str:
+        return f"{self._s.prefix}:{{{caller.caller_hash}}}:{suffix}"
+
+    def _call_keys(self, call: CallRef, caller: CallerId) -> tuple[str, str]:
+        state = self._caller_key(caller, f"call:{call.platform}:{call.call_id}")
+        return state, f"{state}:log"
+
+    def _callref_key(self, call: CallRef) -> str:
+        return f"{self._s.prefix}:callref:{call.platform}:{call.call_id}"
+
+    # -- caller memory ---------------------------------------------------------------------------
+    async def read_caller(self, caller: CallerId) -> CallerMemory | None:
+        """The caller's hot memory, or None when Redis has none (expired, flushed, never seen)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._caller_key(caller, "meta"))
+            pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
+            meta, turns = await pipe.execute()
+        if not meta:
+            return None
+        return self._memory(caller, meta, turns)
+
+    async def hydrate(self, memory: CallerMemory) -> bool:
+        """Store memory loaded from the archive; False when hot memory appeared meanwhile."""
+        recent = memory.recent[-self._s.recent_turns :]
+        written = await self._hydrate(
+            keys=[self._caller_key(memory.caller, "meta"), self._caller_key(memory.caller, "turns")],
+            args=[
+                self._s.memory_ttl_s,
+                memory.call_count,
+                memory.last_topic or "",
+                _ms(recent[-1].at) if recent else 0,
+                *(_encode_turn(t) for t in recent),
+            ],
+        )
+        return bool(written)
+
+    def _memory(self, caller: CallerId, meta: dict[str, str], turns: list[str]) -> CallerMemory:
+        return CallerMemory(
+            caller=caller,
+            call_count=int(meta.get("calls", 0)),
+            last_topic=meta.get("topic") or None,
+            recent=tuple(_decode_turn(t) for t in turns),
+        )
+
+    # -- live calls ------------------------------------------------------------------------------
+    async def start_call(self, call: CallRef, caller: CallerId, started_at: datetime) -> bool:
+        """Open the call's live state. True if new, False for a repeated start of the same call."""
+        ref_key = self._callref_key(call)
+        ref = f"{caller.bot_number}|{caller.caller_hash}"
+        if not await self._redis.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s):
+            existing = await self._redis.get(ref_key)
+            if existing == _ENDED:
+                raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
+            if existing is not None and existing != ref:
+                raise CallerMismatch(f"call {call.call_id!r} is already in progress for another caller")
+        state, _ = self._call_keys(call, caller)
+        status = await self._start(
+            keys=[state], args=[caller.bot_number, _ms(started_at), self._s.call_ttl_s]
+        )
+        if status not in ("new", "live"):
+            raise CallAlreadyEnded(f"call {call.call_id!r} is ending")
+        return bool(status == "new")
+
+    async def locate_call(self, call: CallRef) -> CallerId:
+        """Who a live call belongs to; raises if the call never started or has ended."""
+        # GETEX: every event of the call keeps its index alive as long as its state (a long call must
+        # not lose the index while the state, refreshed by each turn, lives on).
+        ref = await self._redis.getex(self._callref_key(call), ex=self._s.call_ttl_s)
+        if ref is None:
+            raise CallNotStarted(f"call {call.call_id!r} has not started: no ringing event was received")
+        if ref == _ENDED:
+            raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
+        bot, caller_hash = str(ref).split("|", 1)
+        return CallerId(bot_number=bot, caller_hash=caller_hash)
+
+    async def append_turn(
+        self, call: CallRef, caller: CallerId, role: Role, text: str, at: datetime, *, fallback: bool = False
+    ) -> tuple[Turn, CallerMemory]:
+        """Record a turn of a live call; returns it with the caller's memory including it."""
+        state, log = self._call_keys(call, caller)
+        result = await self._append(
+            keys=[state, log, self._caller_key(caller, "turns"), self._caller_key(caller, "meta")],
+            args=[
+                str(role),
+                text,
+                _ms(at),
+                call.call_id,
+                int(fallback),
+                self._s.recent_turns,
+                self._s.memory_ttl_s,
+                self._s.call_ttl_s,
+            ],
+        )
+        if result[0] == 0:
+            raise CallNotStarted(f"call {call.call_id!r} has no live state (never started or expired)")
+        if result[0] == -1:
+            raise CallAlreadyEnded(f"call {call.call_id!r} is ending; no more turns are accepted")
+        seq, meta, turns = result
+        turn = Turn(
+            seq=int(seq), role=role, text=text, at=_from_ms(_ms(at)), call_id=call.call_id, fallback=fallback
+        )
+        return turn, self._memory(caller, _pairs(meta), turns)
+
+    async def begin_end(self, call: CallRef, caller: CallerId) -> LiveCall | None:
+        """Freeze the call (no further turns) and return it whole; None if there is no live state."""
+        state, log = self._call_keys(call, caller)
+        result = await self._begin_end(keys=[state, log])
+        if not result:
+            return None
+        meta, turns = _pairs(result[0]), result[1]
+        return LiveCall(
+            call=call,
+            caller=caller,
+            started_at=_from_ms(meta.get("started", 0)),
+            transcript=tuple(_decode_turn(t) for t in turns),
+        )
+
+    async def finish_call(self, call: CallRef, caller: CallerId, *, counted: bool, topic: str | None) -> None:
+        """Drop the archived call's live state and fold it into the caller's hot summary."""
+        state, log = self._call_keys(call, caller)
+        await self._finish(
+            keys=[state, log, self._caller_key(caller, "meta")], args=[int(counted), topic or ""]
+        )
+        # A tombstone, so that late or repeated events for this call are recognised as such.
+        await self._redis.set(self._callref_key(call), _ENDED, ex=self._s.call_ttl_s)
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())

@@ -1,0 +1,184 @@
+"""The memory rules: who a caller is, what they remember, recording turns, archiving a finished call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from callmemory.errors import (
+    CallAlreadyEnded,
+    CallerMismatch,
+    CallNotStarted,
+    InvalidEvent,
+    StoreUnavailable,
+)
+from callmemory.events import CallRef, EndOutcome, Role
+from callmemory.memory.archive import Archive
+from callmemory.memory.hot import HotStore
+from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
+from callmemory.memory.topic import topic_of
+from callmemory.memory.types import CallerMemory, CallRecord, Turn, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallBegun:
+    memory: CallerMemory
+    is_new: bool  # False for a repeated ringing of the same call
+
+
+class MemoryService:
+    def __init__(
+        self,
+        hot: HotStore,
+        archive: Archive,
+        hasher: CallerHasher,
+        numbers: NumberPolicy,
+        *,
+        recent_turns: int,
+        default_bot_number: str | None = None,
+        keep_caller_numbers: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._hot = hot
+        self._archive = archive
+        self._hasher = hasher
+        self._numbers = numbers
+        self._recent_turns = recent_turns
+        self._default_bot = default_bot_number
+        self._keep_numbers = keep_caller_numbers
+        self._now = clock
+
+    # -- identity --------------------------------------------------------------------------------
+    def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
+        """The caller's id and normalised number; the bot defaults to the configured number."""
+        bot_raw = bot_number or self._default_bot
+        if not bot_raw:
+            raise InvalidEvent(
+                "`to` (the bot's number) is missing and no default bot number is configured "
+                "(CALLMEMORY_DEFAULT_BOT_NUMBER)",
+                field="to",
+            )
+        caller_e164 = self._numbers.normalise(caller_number, field="from")
+        bot_e164 = self._numbers.normalise(bot_raw, field="to")
+        return self._hasher.caller_id(bot_e164, caller_e164), caller_e164
+
+    # -- reading ---------------------------------------------------------------------------------
+    async def memory_for(self, caller: CallerId) -> CallerMemory:
+        """Hot memory, rehydrated from the archive when Redis has none."""
+        async with _stores("reading caller memory"):
+            hot = await self._hot.read_caller(caller)
+        if hot is not None:
+            return hot
+        try:
+            cold = await self._archive.load_caller(caller, self._recent_turns)
+        except (SQLAlchemyError, OSError) as exc:
+            # Better a call without memory than no call; and no hydration, or the empty memory would
+            # hide the archived one until it expired.
+            log.warning("archive unavailable, answering caller %s without memory: %s", _short(caller), exc)
+            return CallerMemory(caller=caller)
+        memory = cold or CallerMemory(caller=caller)
+        async with _stores("rehydrating caller memory"):
+            if await self._hot.hydrate(memory):
+                log.info(
+                    "rehydrated caller %s: %d turns, %d calls",
+                    _short(caller),
+                    len(memory.recent),
+                    memory.call_count,
+                )
+                return memory
+            # Another request hydrated first (and may have appended since): its copy is the truth.
+            return await self._hot.read_caller(caller) or memory
+
+    # -- a live call -----------------------------------------------------------------------------
+    async def begin_call(self, call: CallRef, caller_number: str, bot_number: str | None) -> CallBegun:
+        caller, _ = self.identify(caller_number, bot_number)
+        memory = await self.memory_for(caller)
+        async with _stores("starting the call"):
+            is_new = await self._hot.start_call(call, caller, self._now())
+        return CallBegun(memory=memory, is_new=is_new)
+
+    async def locate(self, call: CallRef, caller_number: str) -> CallerId:
+        """The caller of a live call, checked against the number the event claims."""
+        async with _stores("locating the call"):
+            caller = await self._hot.locate_call(call)
+        caller_e164 = self._numbers.normalise(caller_number, field="from")
+        if self._hasher.caller_id(caller.bot_number, caller_e164) != caller:
+            raise CallerMismatch(f"`from` does not match the caller of call {call.call_id!r}", field="from")
+        return caller
+
+    async def record_turn(
+        self, call: CallRef, caller: CallerId, role: Role, text: str, *, fallback: bool = False
+    ) -> tuple[Turn, CallerMemory]:
+        async with _stores("recording a turn"):
+            return await self._hot.append_turn(call, caller, role, text, self._now(), fallback=fallback)
+
+    async def end_call(self, call: CallRef, caller_number: str, reason: str | None) -> EndOutcome:
+        """Archive the finished call in one transaction, then drop its live state. Idempotent."""
+        try:
+            caller = await self.locate(call, caller_number)
+        except CallAlreadyEnded:
+            return EndOutcome.ALREADY_ARCHIVED
+        except CallNotStarted:
+            return EndOutcome.UNKNOWN_CALL
+        async with _stores("reading the finished call"):
+            live = await self._hot.begin_end(call, caller)
+        if live is None:
+            return EndOutcome.UNKNOWN_CALL
+        number = self._numbers.normalise(caller_number, field="from") if self._keep_numbers else None
+        record = CallRecord(
+            call=call,
+            caller=caller,
+            started_at=live.started_at,
+            ended_at=self._now(),
+            end_reason=reason,
+            turns=live.transcript,
+            topic=topic_of(live.transcript),
+            caller_number=number,
+        )
+        try:
+            stored = await self._archive.archive_call(record)
+        except (SQLAlchemyError, OSError) as exc:
+            # The call stays in Redis, frozen; the platform's retry of this hangup archives it.
+            log.error("archiving call %s failed, kept in Redis: %s", call.call_id, exc)
+            raise StoreUnavailable("the archive is unavailable; the call is kept and can be retried") from exc
+        async with _stores("clearing the archived call"):
+            await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
+        log.info(
+            "archived call %s of caller %s: %d turns (%s)",
+            call.call_id,
+            _short(caller),
+            len(record.turns),
+            "new" if stored else "already archived",
+        )
+        return EndOutcome.ARCHIVED if stored else EndOutcome.ALREADY_ARCHIVED
+
+    async def ready(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        for name, probe in (("redis", self._hot.ping), ("postgres", self._archive.ping)):
+            try:
+                checks[name] = await probe()
+            except (RedisError, SQLAlchemyError, OSError):
+                checks[name] = False
+        return checks
+
+
+def _short(caller: CallerId) -> str:
+    return caller.caller_hash[:12]
+
+
+@asynccontextmanager
+async def _stores(doing: str) -> AsyncIterator[None]:
+    """Turn a Redis failure into StoreUnavailable (503) naming what was being done."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        log.error("redis failed while %s: %s", doing, exc)
+        raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc

@@ -1,0 +1,57 @@
+"""The memory a caller has, as both stores and the core see it (no driver types here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from callmemory.events import CallRef, Role
+from callmemory.memory.keys import CallerId
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    seq: int  # 1-based position within its call; (call, seq) is unique, which makes archiving idempotent
+    role: Role
+    text: str
+    at: datetime
+    call_id: str
+    fallback: bool = False  # the bot said the fallback line because the LLM failed
+
+
+@dataclass(frozen=True, slots=True)
+class CallerMemory:
+    caller: CallerId
+    call_count: int = 0  # archived calls before now
+    last_topic: str | None = None
+    recent: tuple[Turn, ...] = ()  # oldest first, across calls, capped
+
+    @property
+    def is_returning(self) -> bool:
+        return self.call_count > 0 or bool(self.recent)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    call: CallRef
+    caller: CallerId
+    started_at: datetime
+    transcript: tuple[Turn, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A finished call, ready for the archive."""
+
+    call: CallRef
+    caller: CallerId
+    started_at: datetime
+    ended_at: datetime
+    end_reason: str | None
+    turns: tuple[Turn, ...]
+    topic: str | None
+    caller_number: str | None = None  # only when raw numbers are kept (a setting, off by default)

@@ -1,0 +1,146 @@
+"""Configuration, read from the environment (and an optional `.env`) by pydantic-settings.
+
+Settings are built by whoever starts the app (the CLI, a test) and passed to the app factory; nothing
+reads them at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that people paste from examples; refusing them outside development stops a deployment from
+# hashing every caller under a key that is published in our own README.
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret", "changethis"})
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both the conventional bare name (DATABASE_URL) and the prefixed one (CALLMEMORY_...)."""
+    return AliasChoices(name, f"CALLMEMORY_{name}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLMEMORY_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Field(
+        default=Path(".callmemory"),
+        description="Embedded Postgres/Redis data and the generated hashing secret live here.",
+    )
+
+    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    redis_prefix: str = Field(default="cm", pattern=r"^[A-Za-z0-9_.:-]{1,32}$")
+    redis_timeout_s: float = 2.0
+    database_pool_size: int = 10
+
+    # Caller identity.
+    hash_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for caller hashes. Generated and persisted when unset in development.",
+    )
+    default_region: str = Field(default="US", description="Region for numbers written without a + prefix.")
+    strict_phone_numbers: bool = Field(
+        default=False,
+        description="Require numbers libphonenumber knows to be assigned, not only of a possible length.",
+    )
+    default_bot_number: str | None = Field(
+        default=None, description="Bot number used when an event carries no `to`."
+    )
+    store_raw_numbers: bool = Field(
+        default=False, description="Also keep the caller's E.164 number in Postgres (for call-backs)."
+    )
+
+    # Memory.
+    recent_exchanges: int = Field(default=10, ge=1, le=200, description="Caller+bot pairs kept hot.")
+    memory_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    call_ttl_s: int = Field(
+        default=24 * 3600, ge=60, description="How long live call state outlives its last event."
+    )
+
+    # Webhook input limits.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_speech_chars: int = Field(default=2000, ge=1)
+
+    # LLM.
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=_env("OPENAI_BASE_URL"))
+    llm_model: str = "gpt-4o-mini"
+    llm_max_tokens: int = Field(default=200, ge=1)
+    llm_temperature: float = Field(default=0.4, ge=0, le=2)
+    llm_timeout_s: float = Field(
+        default=4.0, gt=0, description="Hard limit; the caller hears the fallback after it."
+    )
+    system_prompt: str = (
+        "You are a helpful phone assistant. Your answers are spoken aloud: keep them short, plain and "
+        "friendly, with no lists, markdown or emoji. Use what you remember about the caller when it helps, "
+        "and never read out their phone number."
+    )
+    fallback_line: str = "Sorry, I didn't catch that just now. Could you say it again?"
+    offline_line: str = (
+        "I'm running in offline mode without a language model, so I can't really answer, "
+        "but I have noted what you said."
+    )
+    greeting_new: str = "Hello! How can I help you today?"
+    greeting_returning: str = (
+        'Welcome back! Last time you told me: "{topic}". Is that what you are calling about, '
+        "or is there something new?"
+    )
+
+    @field_validator(
+        "database_url",
+        "redis_url",
+        "openai_api_key",
+        "openai_base_url",
+        "hash_secret",
+        "default_bot_number",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `FOO=` in compose files and .env templates means "not configured", not "the empty string".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret_in_production(self) -> Self:
+        if self.environment != "production":
+            return self
+        secret = self.hash_secret.get_secret_value() if self.hash_secret else ""
+        if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 16:
+            raise ValueError(
+                "CALLMEMORY_HASH_SECRET must be set to a random value of at least 16 characters in production"
+            )
+        if not self.database_url or not self.redis_url:
+            raise ValueError("DATABASE_URL and REDIS_URL are required in production (no embedded servers)")
+        return self
+
+    def resolved_hash_secret(self) -> bytes:
+        """The configured secret, or one generated once and kept in the data dir.
+
+        Changing the secret orphans every caller's memory, so a generated one must be persisted, not
+        regenerated on each start.
+        """
+        if self.hash_secret is not None:
+            return self.hash_secret.get_secret_value().encode()
+        path = self.data_dir / "hash_secret"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Several uvicorn workers may start at once: write aside, then link into place, which fails
+            # for all but one, so nobody ever reads a half-written secret.
+            tmp = self.data_dir / f".hash_secret.{os.getpid()}"
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+            tmp.unlink()
+        return path.read_text().strip().encode()

@@ -1,0 +1,96 @@
+"""A local OpenAI-compatible chat completions endpoint, for demos, benchmarks and tests.
+
+It answers every request by echoing the caller's last line ("You said: ..."), after an optional delay,
+and keeps every request it received, so one can see exactly what the service put into a prompt.
+`callmemory stub-llm` serves it; point OPENAI_BASE_URL at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+def echo(messages: list[dict[str, Any]]) -> str:
+    return f"You said: {messages[-1]['content']}"
+
+
+@dataclass
+class StubLLM:
+    reply: Callable[[list[dict[str, Any]]], str] = echo
+    delay_s: float = 0.0
+    status: int = 200  # anything else: the provider fails with that status
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    log_path: Path | None = None  # each request appended as one JSON line
+
+    async def completions(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.requests.append(body)
+        if self.log_path is not None:
+            with self.log_path.open("a") as log:
+                log.write(json.dumps(body) + "\n")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.status != 200:
+            error = {"error": {"message": "stub provider failure", "type": "server_error"}}
+            return JSONResponse(error, status_code=self.status)
+        return JSONResponse(completion(self.reply(body["messages"]), body.get("model", "stub")))
+
+    def prompt_text(self, index: int = -1) -> str:
+        """Everything the LLM was shown in one request, as one string."""
+        return "\n".join(m["content"] for m in self.requests[index]["messages"])
+
+
+def completion(text: str, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+class StubServer:
+    """Serves whichever StubLLM is in `.stub` at the moment, so tests can swap behaviour per test."""
+
+    def __init__(self, stub: StubLLM | None = None) -> None:
+        self.stub = stub or StubLLM()
+        self.base_url = ""
+
+    async def _completions(self, request: Request) -> JSONResponse:
+        return await self.stub.completions(request)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])])
+
+    @contextlib.asynccontextmanager
+    async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[StubServer]:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        server = uvicorn.Server(uvicorn.Config(self.app(), log_level="warning", lifespan="off"))
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                await task  # surfaces the startup error
+            await asyncio.sleep(0.01)
+        self.base_url = f"http://{host}:{sock.getsockname()[1]}/v1"
+        try:
+            yield self
+        finally:
+            server.should_exit = True
+            await task

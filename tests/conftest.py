@@ -1,0 +1,144 @@
+"""Fixtures: a real Postgres database and a real Redis key space per run, the LLM faked over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from callmemory.app import create_app
+from callmemory.db.migrate import upgrade
+from callmemory.settings import Settings
+from support.llm import FakeLLM, LLMServer
+from support.phone import Phone
+from support.services import create_database, drop_database, postgres_server_url, redis_server_url
+
+TEST_SECRET = "test-hash-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return postgres_server_url()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A database of this run's own, migrated to head; dropped at the end."""
+    name = f"callmemory_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(postgres_server, name)
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    await drop_database(postgres_server, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return redis_server_url()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def purge(redis: Redis, prefix: str) -> int:
+    """Delete one prefix's keys: how tests "flush" Redis without touching the shared server's others."""
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+    return len(keys)
+
+
+@pytest.fixture
+async def settings(
+    database_url: str, redis_url: str, redis: Redis, llm_server: LLMServer, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """Settings of one test: its own Redis prefix; the archive's tables are emptied afterwards."""
+    prefix = f"cmtest-{uuid.uuid4().hex[:10]}"
+    yield make_settings(
+        database_url, redis_url, tmp_path, redis_prefix=prefix, openai_base_url=llm_server.base_url
+    )
+    await purge(redis, prefix)
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE callers, calls, turns RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "data_dir": data_dir,
+        "hash_secret": SecretStr(TEST_SECRET),
+        "openai_api_key": SecretStr("sk-test"),
+        "llm_timeout_s": 2.0,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+async def llm_server() -> AsyncIterator[LLMServer]:
+    async with LLMServer().running() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(llm_server: LLMServer) -> FakeLLM:
+    """This test's fake LLM: what it answers, how slowly, and every request it got."""
+    llm_server.stub = FakeLLM()
+    return llm_server.stub
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, reached in-process over ASGI."""
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://callmemory.test"
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def client(settings: Settings, llm: FakeLLM) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(settings) as http:
+        yield http
+
+
+@pytest.fixture
+def phone(client: httpx.AsyncClient) -> Phone:
+    return Phone(client)
+
+
+@pytest.fixture
+def sql(database_url: str) -> Callable[[str], Any]:
+    """Run one query against the test database and return its rows."""
+
+    async def run(query: str, **params: Any) -> list[Any]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return list((await conn.execute(text(query), params)).all())
+        finally:
+            await engine.dispose()
+
+    return run

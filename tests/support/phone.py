@@ -1,0 +1,60 @@
+"""Plays the telephony platform: seed-format webhook events against the app under test."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Phone:
+    http: httpx.AsyncClient
+    caller: str = "+14155551234"
+    bot: str | None = "+14155550000"
+
+    async def send(self, event: dict[str, Any]) -> httpx.Response:
+        return await self.http.post("/webhook/call", json=event)
+
+    async def ring(self, call_id: str | None = None) -> tuple[str, str]:
+        """Start a call; returns (call id, greeting)."""
+        call_id = call_id or f"call-{next(_ids)}"
+        event: dict[str, Any] = {"type": "call.ringing", "call_id": call_id, "from": self.caller}
+        if self.bot is not None:
+            event["to"] = self.bot
+        response = await self.send(event)
+        assert response.status_code == 200, response.text
+        return call_id, said(response.json())
+
+    async def say(self, call_id: str, speech: str) -> str:
+        response = await self.send(
+            {"type": "call.speech_recognized", "call_id": call_id, "from": self.caller, "speech": speech}
+        )
+        assert response.status_code == 200, response.text
+        return said(response.json())
+
+    async def hang_up(self, call_id: str) -> dict[str, Any]:
+        response = await self.send({"type": "call.hangup", "call_id": call_id, "from": self.caller})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def call(self, *speech: str) -> tuple[str, list[str]]:
+        """A whole call: ring, say each line, hang up. Returns the call id and everything the bot said."""
+        call_id, greeting = await self.ring()
+        heard = [greeting]
+        for line in speech:
+            heard.append(await self.say(call_id, line))
+        await self.hang_up(call_id)
+        return call_id, heard
+
+
+def said(body: dict[str, Any]) -> str:
+    actions = body["actions"]
+    assert [a["type"] for a in actions] == ["talk", "listen"], actions
+    text: str = actions[0]["text"]
+    return text

@@ -1,0 +1,89 @@
+"""Which real Postgres and Redis the tests use, and a database of each run's own.
+
+Order of preference: `TEST_POSTGRES_URL` / `TEST_REDIS_URL`; the servers on 127.0.0.1 when they answer
+(shared with CI, so every run works in its own database and its own key prefix); embedded servers from
+pip packages otherwise, or always with `TEST_SERVICES=embedded`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from callmemory.embedded import EmbeddedPostgres, EmbeddedRedis
+
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _embedded_only() -> bool:
+    return os.environ.get("TEST_SERVICES", "").lower() == "embedded"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@functools.cache
+def _embedded_root() -> Path:
+    return Path(tempfile.mkdtemp(prefix="callmemory-test-"))
+
+
+@functools.cache
+def postgres_server_url() -> str:
+    """A URL of a server's maintenance database, from which each run creates its own."""
+    if url := os.environ.get("TEST_POSTGRES_URL"):
+        return url
+    if not _embedded_only() and _answers("127.0.0.1", 5432):
+        return LOCAL_POSTGRES
+    return EmbeddedPostgres(_embedded_root() / "postgres").start().replace("/callmemory?", "/postgres?")
+
+
+@functools.cache
+def redis_server_url() -> str:
+    if url := os.environ.get("TEST_REDIS_URL"):
+        return url
+    if not _embedded_only() and _answers("127.0.0.1", 6379):
+        return LOCAL_REDIS
+    embedded = EmbeddedRedis(_embedded_root() / "redis")
+    atexit.register(embedded.stop)
+    return embedded.start()
+
+
+def _connect_args(server_url: str) -> dict[str, object]:
+    url = make_url(server_url)
+    return {
+        "host": url.query.get("host") or url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+    }
+
+
+async def create_database(server_url: str, name: str) -> str:
+    conn = await asyncpg.connect(**_connect_args(server_url))  # type: ignore[arg-type]
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(**_connect_args(server_url))  # type: ignore[arg-type]
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,44 @@
+"""Settings refuse what would be unsafe in production and keep a generated secret stable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from callmemory.settings import Settings
+
+
+def test_production_refuses_a_placeholder_hash_secret() -> None:
+    with pytest.raises(ValidationError, match="HASH_SECRET"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            hash_secret=SecretStr("changeme"),
+            database_url="postgresql://db/x",
+            redis_url="redis://r",
+        )
+
+
+def test_production_refuses_to_run_without_database_and_redis_urls() -> None:
+    with pytest.raises(ValidationError, match="REDIS_URL"):
+        Settings(_env_file=None, environment="production", hash_secret=SecretStr("x" * 32))
+
+
+def test_a_generated_hash_secret_is_persisted_in_the_data_dir(tmp_path: Path) -> None:
+    first = Settings(_env_file=None, data_dir=tmp_path).resolved_hash_secret()
+    second = Settings(_env_file=None, data_dir=tmp_path).resolved_hash_secret()
+
+    assert first == second
+    assert len(first) == 64
+    assert (tmp_path / "hash_secret").stat().st_mode & 0o077 == 0
+
+
+def test_database_and_redis_urls_come_from_the_usual_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("REDIS_URL", "redis://h:6379/2")
+
+    settings = Settings(_env_file=None)
+
+    assert (settings.database_url, settings.redis_url) == ("postgresql://u@h/db", "redis://h:6379/2")
