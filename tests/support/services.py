@@ -73,7 +73,7 @@ def _connect_args(server_url: str) -> dict[str, object]:
 
 
 async def create_database(server_url: str, name: str) -> str:
-    conn = await asyncpg.connect(**_connect_args(server_url))  # type: ignore[arg-type]
+    conn = await asyncpg.connect(**_connect_args(server_url))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -82,7 +82,7 @@ async def create_database(server_url: str, name: str) -> str:
 
 
 async def drop_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(**_connect_args(server_url))  # type: ignore[arg-type]
+    conn = await asyncpg.connect(**_connect_args(server_url))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
