@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import copy
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -78,6 +79,9 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  LLM:                 {llm}")
     print(f"  webhook:             http://{settings.host}:{settings.port}/webhook/call")
     print(f"  API docs:            http://{settings.host}:{settings.port}/docs", flush=True)
+    # uvicorn re-raises SIGTERM once it has shut down gracefully; exit normally on it instead, so the
+    # atexit handlers stop the embedded servers cleanly rather than leaving them running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "callmemory.app:create_app",
         factory=True,

