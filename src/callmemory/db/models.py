@@ -63,6 +63,7 @@ class Call(Base):
     ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(String(64))
     turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    summary: Mapped[str | None] = mapped_column(Text)  # the platform's or our own summary of the call
 
 
 class TurnRow(Base):
