@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from callmemory.app import create_app
 from callmemory.db.migrate import upgrade
+from callmemory.services import open_services
 from callmemory.settings import Settings
 from support.llm import FakeLLM, LLMServer
 from support.phone import Phone
@@ -74,7 +75,9 @@ async def settings(
     await purge(redis, prefix)
     engine = create_async_engine(database_url)
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE callers, calls, turns RESTART IDENTITY CASCADE"))
+        await conn.execute(
+            text("TRUNCATE callers, calls, turns, summary_jobs, erasures RESTART IDENTITY CASCADE")
+        )
     await engine.dispose()
 
 
@@ -87,6 +90,8 @@ def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides
         "hash_secret": SecretStr(TEST_SECRET),
         "openai_api_key": SecretStr("sk-test"),
         "llm_timeout_s": 2.0,
+        # Summaries run when a test drains the queue, so no background request lands in a count.
+        "summary_worker": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)
@@ -142,3 +147,10 @@ def sql(database_url: str) -> Callable[[str], Any]:
             await engine.dispose()
 
     return run
+
+
+async def summarise_queued(settings: Settings) -> int:
+    """Run the summary jobs that are due, as the background worker would; returns how many were taken."""
+    async with open_services(settings) as services:
+        assert services.summaries is not None
+        return await services.summaries.drain()

@@ -9,17 +9,21 @@ from dataclasses import dataclass
 
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callmemory.calls import CallHandler
 from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
+from callmemory.conversation.summariser import Summariser
+from callmemory.conversation.tokens import TokenCounter
 from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.hot import HotSettings, HotStore
+from callmemory.memory.jobs import SummaryQueue
 from callmemory.memory.keys import CallerHasher, NumberPolicy
 from callmemory.memory.service import MemoryService
 from callmemory.settings import Settings
+from callmemory.summary_worker import SummaryWorker
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,37 @@ class Services:
     engine: AsyncEngine
     memory: MemoryService
     calls: CallHandler
+    tokens: TokenCounter
+    summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
+
+
+def _summary_worker(
+    settings: Settings,
+    llm: AsyncOpenAI | None,
+    sessions: async_sessionmaker[AsyncSession],
+    hot: HotStore,
+    tokens: TokenCounter,
+) -> SummaryWorker | None:
+    if llm is None:
+        return None  # jobs stay queued until the service runs with an LLM
+    summariser = Summariser(
+        llm,
+        tokens,
+        model=settings.llm_model,
+        timeout_s=settings.summary_timeout_s,
+        max_tokens=settings.summary_max_tokens,
+        transcript_tokens=settings.summary_transcript_tokens,
+        json_mode=settings.summary_json_mode,
+    )
+    return SummaryWorker(
+        SummaryQueue(sessions),
+        summariser,
+        hot,
+        poll_s=settings.summary_poll_s,
+        lease_s=settings.summary_lease_s,
+        max_attempts=settings.summary_max_attempts,
+        retry_base_s=settings.summary_retry_base_s,
+    )
 
 
 def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
@@ -78,16 +113,22 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 recent_turns=2 * settings.recent_exchanges,
                 memory_ttl_s=settings.memory_ttl_s,
                 call_ttl_s=settings.call_ttl_s,
+                call_summaries=settings.recent_call_summaries,
             ),
         )
+        sessions = create_sessionmaker(engine)
+        tokens = TokenCounter()
+        summaries = _summary_worker(settings, llm, sessions, hot, tokens)
         memory = MemoryService(
             hot,
-            Archive(create_sessionmaker(engine)),
+            Archive(sessions),
             CallerHasher(settings.resolved_hash_secret()),
             NumberPolicy(default_region=settings.default_region, strict=settings.strict_phone_numbers),
             recent_turns=2 * settings.recent_exchanges,
             default_bot_number=settings.default_bot_number,
             keep_caller_numbers=settings.store_raw_numbers,
+            call_summaries=settings.recent_call_summaries,
+            on_archived=summaries.nudge if summaries is not None else None,
         )
         calls = CallHandler(
             memory,
@@ -96,7 +137,21 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             system_prompt=settings.system_prompt,
             max_speech_chars=settings.max_speech_chars,
         )
-        yield Services(settings=settings, redis=redis, engine=engine, memory=memory, calls=calls)
+        if summaries is not None and settings.summary_worker:
+            summaries.start()
+        try:
+            yield Services(
+                settings=settings,
+                redis=redis,
+                engine=engine,
+                memory=memory,
+                calls=calls,
+                tokens=tokens,
+                summaries=summaries,
+            )
+        finally:
+            if summaries is not None:
+                await summaries.stop()
     finally:
         if llm is not None:
             await llm.close()

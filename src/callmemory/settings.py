@@ -68,6 +68,39 @@ class Settings(BaseSettings):
         default=24 * 3600, ge=60, description="How long live call state outlives its last event."
     )
 
+    # Long-term memory (summaries, profile, prepared greeting) and the prompt's token budget.
+    memory_context_tokens: int = Field(
+        default=2000,
+        ge=100,
+        description="Hard budget for the memory in a prompt (summary, profile, earlier calls, this call's "
+        "turns), counted with cl100k_base; the oldest material is dropped first.",
+    )
+    recent_call_summaries: int = Field(
+        default=10, ge=0, le=100, description="Summaries of the most recent calls kept for the prompt."
+    )
+    summary_worker: bool = Field(
+        default=True,
+        description="Run the background summary worker in this process. Jobs stay queued in Postgres "
+        "while it is off (tests turn it off to control when summaries happen).",
+    )
+    summary_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one summary request.")
+    summary_max_tokens: int = Field(default=600, ge=50, description="max_tokens of a summary request.")
+    summary_transcript_tokens: int = Field(
+        default=6000, ge=100, description="At most this much of a call's transcript (its end) is summarised."
+    )
+    summary_json_mode: bool = Field(
+        default=True,
+        description="Ask for response_format json_object; turn off for servers that do not support it.",
+    )
+    summary_max_attempts: int = Field(default=6, ge=1, description="Tries per call before giving up.")
+    summary_retry_base_s: float = Field(
+        default=5.0, ge=0, description="Back-off after a failed try: base * 2^(try - 1) seconds."
+    )
+    summary_lease_s: float = Field(
+        default=120.0, gt=0, description="A claimed job is taken again after this long (its worker died)."
+    )
+    summary_poll_s: float = Field(default=2.0, gt=0, description="How often an idle worker looks for jobs.")
+
     # Webhook input limits.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_speech_chars: int = Field(default=2000, ge=1)

@@ -2,6 +2,8 @@
 
 It answers every request by echoing the caller's last line ("You said: ..."), after an optional delay,
 and keeps every request it received, so one can see exactly what the service put into a prompt.
+Requests for a JSON object (the summary job's) get a mechanical summary: the rolling summary keeps the
+first call's words and adds the latest call's, so facts from long ago stay visible in tests and demos.
 `callmemory stub-llm` serves it; point OPENAI_BASE_URL at it.
 """
 
@@ -27,9 +29,31 @@ def echo(messages: list[dict[str, Any]]) -> str:
     return f"You said: {messages[-1]['content']}"
 
 
+def summarise(messages: list[dict[str, Any]]) -> str:
+    """A summary job's answer, made without understanding: what the caller said, quoted."""
+    request = json.loads(messages[-1]["content"])
+    said = [
+        line.removeprefix("Caller: ")
+        for line in request["call"]["transcript"].splitlines()
+        if line.startswith("Caller: ")
+    ]
+    call_summary = "The caller said: " + " ".join(said) if said else "The caller said nothing."
+    previous = request["previous_summary"]
+    first = previous.split(" | Latest: ")[0] if previous else call_summary
+    return json.dumps(
+        {
+            "call_summary": call_summary,
+            "caller_summary": f"{first} | Latest: {call_summary}",
+            "profile": {"open_issues": said[:1]},
+            "next_greeting": f"Welcome back! Last time: {call_summary[:120]}",
+        }
+    )
+
+
 @dataclass
 class StubLLM:
     reply: Callable[[list[dict[str, Any]]], str] = echo
+    summary: Callable[[list[dict[str, Any]]], str] = summarise  # for requests asking for a JSON object
     delay_s: float = 0.0
     status: int = 200  # anything else: the provider fails with that status
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -46,7 +70,9 @@ class StubLLM:
         if self.status != 200:
             error = {"error": {"message": "stub provider failure", "type": "server_error"}}
             return JSONResponse(error, status_code=self.status)
-        return JSONResponse(completion(self.reply(body["messages"]), body.get("model", "stub")))
+        wants_json = (body.get("response_format") or {}).get("type") == "json_object"
+        answer = (self.summary if wants_json else self.reply)(body["messages"])
+        return JSONResponse(completion(answer, body.get("model", "stub")))
 
     def prompt_text(self, index: int = -1) -> str:
         """Everything the LLM was shown in one request, as one string."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint names, so migrations can refer to (and drop) them by name.
@@ -46,6 +48,10 @@ class Caller(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     call_count: Mapped[int] = mapped_column(Integer, server_default="0")
     last_topic: Mapped[str | None] = mapped_column(Text)
+    # Long-term memory, written by the summary job after each call.
+    summary: Mapped[str | None] = mapped_column(Text)  # rolling summary of all the caller's calls
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    next_greeting: Mapped[str | None] = mapped_column(Text)  # prepared, so ringing needs no LLM call
 
 
 class Call(Base):
@@ -77,3 +83,26 @@ class TurnRow(Base):
     text: Mapped[str] = mapped_column(Text)
     spoken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fallback: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class SummaryJob(Base):
+    """A finished call waiting to be summarised: queued in the archive's own transaction, so it is as
+    durable as the call, and deleted in the same transaction that stores the summary (idempotence)."""
+
+    __tablename__ = "summary_jobs"
+    __table_args__ = (Index("ix_summary_jobs_not_before", "not_before"),)
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Erasure(Base):
+    """A tombstone: the caller's data up to `erased_at` was erased and must not be written again."""
+
+    __tablename__ = "erasures"
+
+    bot_number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    caller_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select, text, true, update
+from datetime import datetime
+
+from sqlalchemy import case, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callmemory.db.models import Call, Caller, TurnRow
+from callmemory.db.models import Call, Caller, Erasure, SummaryJob, TurnRow
 from callmemory.events import Role
 from callmemory.memory.keys import CallerId
-from callmemory.memory.types import CallerMemory, CallRecord, Turn
+from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn, clean_profile
+
+
+class _Erased(Exception):
+    """Raised inside an archiving transaction to roll it back: the caller was erased after the call began."""
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 class Archive:
@@ -18,8 +28,11 @@ class Archive:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def load_caller(self, caller: CallerId, recent_turns: int) -> CallerMemory | None:
-        """The caller's lasting memory and most recent turns, in one indexed query; None if unknown."""
+    async def load_caller(
+        self, caller: CallerId, recent_turns: int, call_summaries: int = 10
+    ) -> CallerMemory | None:
+        """The caller's lasting memory, summaries and most recent turns, in one indexed query; None if
+        unknown. The call summaries come as one JSON column, so they do not multiply the turn rows."""
         recent = (
             select(
                 TurnRow.seq,
@@ -35,8 +48,38 @@ class Archive:
             .limit(recent_turns)
             .lateral("recent")
         )
+        latest_calls = (
+            select(Call.external_id, Call.started_at, Call.summary)
+            .where(Call.caller_id == Caller.id, Call.summary.is_not(None))
+            .order_by(Call.started_at.desc())
+            .limit(call_summaries)
+            .correlate(Caller)
+            .subquery("latest_calls")
+        )
+        summaries = (
+            select(
+                func.coalesce(
+                    func.json_agg(
+                        func.json_build_array(
+                            latest_calls.c.external_id, latest_calls.c.started_at, latest_calls.c.summary
+                        )
+                    ),
+                    literal_column("'[]'::json"),
+                )
+            )
+            .select_from(latest_calls)
+            .scalar_subquery()
+        )
         stmt = (
-            select(Caller.call_count, Caller.last_topic, recent)
+            select(
+                Caller.call_count,
+                Caller.last_topic,
+                Caller.summary,
+                Caller.profile,
+                Caller.next_greeting,
+                summaries.label("call_summaries"),
+                recent,
+            )
             .select_from(Caller)
             .outerjoin(recent, true())
             .where(Caller.bot_number == caller.bot_number, Caller.caller_hash == caller.caller_hash)
@@ -58,8 +101,19 @@ class Archive:
             if r.seq is not None
         ]
         turns.reverse()  # the query reads newest first; memory is kept oldest first
+        first = rows[0]
         return CallerMemory(
-            caller=caller, call_count=rows[0].call_count, last_topic=rows[0].last_topic, recent=tuple(turns)
+            caller=caller,
+            call_count=first.call_count,
+            last_topic=first.last_topic,
+            recent=tuple(turns),
+            summary=first.summary,
+            profile=clean_profile(first.profile),
+            greeting=first.next_greeting,
+            call_summaries=tuple(
+                CallSummary(call_id=c, started_at=_parse_time(at), text=t)
+                for c, at, t in reversed(first.call_summaries)
+            ),
         )
 
     async def archive_call(self, record: CallRecord) -> bool:
@@ -67,8 +121,15 @@ class Archive:
 
         Safe to repeat and to race: the unique (platform, external id) of a call and (call, seq) of a
         turn make every insert happen at most once, and the caller's counters move only with the
-        insert of the call itself.
+        insert of the call itself. The call's summary job is queued in the same transaction, so it is
+        exactly as durable as the call. A call that began before the caller was erased is not stored.
         """
+        try:
+            return await self._archive_call(record)
+        except _Erased:
+            return False
+
+    async def _archive_call(self, record: CallRecord) -> bool:
         async with self._sessions.begin() as session:
             upsert = insert(Caller).values(
                 bot_number=record.caller.bot_number,
@@ -90,6 +151,20 @@ class Archive:
                     ).returning(Caller.id)
                 )
             ).scalar_one()
+
+            # Checked after the upsert: a concurrent erasure either waits for this transaction (and then
+            # deletes what it wrote) or has committed its tombstone, which this read then sees.
+            erased = (
+                select(Erasure.erased_at)
+                .where(
+                    Erasure.bot_number == record.caller.bot_number,
+                    Erasure.caller_hash == record.caller.caller_hash,
+                    Erasure.erased_at >= record.started_at,
+                )
+                .exists()
+            )
+            if (await session.execute(select(erased))).scalar_one():
+                raise _Erased
 
             call_id = (
                 await session.execute(
@@ -128,6 +203,7 @@ class Archive:
                     )
                     .on_conflict_do_nothing(index_elements=[TurnRow.call_id, TurnRow.seq])
                 )
+            await session.execute(insert(SummaryJob).values(call_id=call_id))
 
             # Calls can be archived out of order; only the newest call may set the topic.
             newer_call_exists = (

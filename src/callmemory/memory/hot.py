@@ -3,8 +3,11 @@
 Key layout (prefix `cm` by default). Every key of one caller carries the caller hash as its Redis
 Cluster hash tag, so the scripts below, which touch several of them at once, stay inside one slot:
 
-    cm:{<caller-hash>}:meta                      hash  calls, topic, seen        TTL memory_ttl
+    cm:{<caller-hash>}:meta                      hash  calls, topic, seen,        TTL memory_ttl
+                                                       summary, profile, greeting
     cm:{<caller-hash>}:turns                     list  recent turns, JSON         TTL memory_ttl
+    cm:{<caller-hash>}:sums                      list  recent call summaries      TTL memory_ttl
+    cm:{<caller-hash>}:erased                    str   tombstone after an erasure TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status  TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>" or "ended"
@@ -24,7 +27,7 @@ from redis.asyncio import Redis
 from callmemory.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.events import CallRef, Role
 from callmemory.memory.keys import CallerId
-from callmemory.memory.types import CallerMemory, LiveCall, Turn
+from callmemory.memory.types import CallerMemory, CallSummary, LiveCall, Turn, clean_profile
 
 _ENDED: Final = "ended"
 
@@ -44,19 +47,41 @@ redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
 redis.call('EXPIRE', KEYS[3], ARGV[7])
 redis.call('HSET', KEYS[4], 'seen', ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[7])
-return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1)}
+return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
+        redis.call('LRANGE', KEYS[5], 0, -1)}
 """
 
 # Writes a caller's memory loaded from the archive, unless another request got there first: a blind
-# overwrite could drop a turn appended between our archive read and this write.
+# overwrite could drop a turn appended between our archive read and this write. Nor after an erasure:
+# a read of the archive that started before it must not bring the erased memory back.
+# ARGV: ttl, calls, topic, seen, summary, profile, greeting, number of call summaries, summaries..., turns...
 _HYDRATE: Final = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'calls', ARGV[2], 'topic', ARGV[3], 'seen', ARGV[4])
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'calls', ARGV[2], 'topic', ARGV[3], 'seen', ARGV[4],
+           'summary', ARGV[5], 'profile', ARGV[6], 'greeting', ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-if #ARGV > 4 then
-  redis.call('DEL', KEYS[2])
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+local sums = tonumber(ARGV[8])
+redis.call('DEL', KEYS[2], KEYS[3])
+if sums > 0 then
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, 9, 8 + sums))
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
+if #ARGV > 8 + sums then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 9 + sums))
   redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+# A call was summarised: fold the result into hot memory, if the caller has any (otherwise the next
+# rehydration reads it from the archive).
+_REMEMBER_SUMMARY: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'summary', ARGV[1], 'profile', ARGV[2], 'greeting', ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
 return 1
 """
@@ -92,6 +117,7 @@ class HotSettings:
     recent_turns: int = 20
     memory_ttl_s: int = 30 * 24 * 3600
     call_ttl_s: int = 24 * 3600
+    call_summaries: int = 10  # summaries of the most recent calls kept hot
 
 
 def _ms(at: datetime) -> int:
@@ -128,6 +154,17 @@ def _decode_turn(raw: str) -> Turn:
     )
 
 
+def _encode_summary(summary: CallSummary) -> str:
+    return json.dumps(
+        {"c": summary.call_id, "at": _ms(summary.started_at), "t": summary.text}, ensure_ascii=False
+    )
+
+
+def _decode_summary(raw: str) -> CallSummary:
+    data = json.loads(raw)
+    return CallSummary(call_id=data["c"], started_at=_from_ms(data["at"]), text=data["t"])
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -143,6 +180,7 @@ class HotStore:
         self._start = redis.register_script(_START_CALL)
         self._begin_end = redis.register_script(_BEGIN_END)
         self._finish = redis.register_script(_FINISH)
+        self._remember_summary = redis.register_script(_REMEMBER_SUMMARY)
 
     # -- key names -------------------------------------------------------------------------------
     def _caller_key(self, caller: CallerId, suffix: str) -> str:
@@ -161,32 +199,67 @@ class HotStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self._caller_key(caller, "meta"))
             pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
-            meta, turns = await pipe.execute()
+            pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
+            meta, turns, sums = await pipe.execute()
         if not meta:
             return None
-        return self._memory(caller, meta, turns)
+        return self._memory(caller, meta, turns, sums)
 
     async def hydrate(self, memory: CallerMemory) -> bool:
         """Store memory loaded from the archive; False when hot memory appeared meanwhile."""
         recent = memory.recent[-self._s.recent_turns :]
+        sums = memory.call_summaries[-self._s.call_summaries :] if self._s.call_summaries else ()
+        caller = memory.caller
         written = await self._hydrate(
-            keys=[self._caller_key(memory.caller, "meta"), self._caller_key(memory.caller, "turns")],
+            keys=[
+                self._caller_key(caller, "meta"),
+                self._caller_key(caller, "turns"),
+                self._caller_key(caller, "sums"),
+                self._caller_key(caller, "erased"),
+            ],
             args=[
                 self._s.memory_ttl_s,
                 memory.call_count,
                 memory.last_topic or "",
                 _ms(recent[-1].at) if recent else 0,
+                memory.summary or "",
+                json.dumps(dict(memory.profile), ensure_ascii=False),
+                memory.greeting or "",
+                len(sums),
+                *(_encode_summary(s) for s in sums),
                 *(_encode_turn(t) for t in recent),
             ],
         )
         return bool(written)
 
-    def _memory(self, caller: CallerId, meta: dict[str, str], turns: list[str]) -> CallerMemory:
+    async def remember_summary(self, memory: CallerMemory, latest: CallSummary | None) -> bool:
+        """Store a freshly summarised caller's long-term memory; False when they have no hot memory."""
+        caller = memory.caller
+        done = await self._remember_summary(
+            keys=[self._caller_key(caller, "meta"), self._caller_key(caller, "sums")],
+            args=[
+                memory.summary or "",
+                json.dumps(dict(memory.profile), ensure_ascii=False),
+                memory.greeting or "",
+                _encode_summary(latest) if latest and self._s.call_summaries else "",
+                self._s.call_summaries,
+                self._s.memory_ttl_s,
+            ],
+        )
+        return bool(done)
+
+    def _memory(
+        self, caller: CallerId, meta: dict[str, str], turns: list[str], sums: list[str]
+    ) -> CallerMemory:
         return CallerMemory(
             caller=caller,
             call_count=int(meta.get("calls", 0)),
             last_topic=meta.get("topic") or None,
             recent=tuple(_decode_turn(t) for t in turns),
+            summary=meta.get("summary") or None,
+            profile=clean_profile(json.loads(meta.get("profile") or "{}")),
+            greeting=meta.get("greeting") or None,
+            call_summaries=tuple(_decode_summary(s) for s in sums),
         )
 
     # -- live calls ------------------------------------------------------------------------------
@@ -226,7 +299,13 @@ class HotStore:
         """Record a turn of a live call; returns it with the caller's memory including it."""
         state, log = self._call_keys(call, caller)
         result = await self._append(
-            keys=[state, log, self._caller_key(caller, "turns"), self._caller_key(caller, "meta")],
+            keys=[
+                state,
+                log,
+                self._caller_key(caller, "turns"),
+                self._caller_key(caller, "meta"),
+                self._caller_key(caller, "sums"),
+            ],
             args=[
                 str(role),
                 text,
@@ -242,11 +321,11 @@ class HotStore:
             raise CallNotStarted(f"call {call.call_id!r} has no live state (never started or expired)")
         if result[0] == -1:
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending; no more turns are accepted")
-        seq, meta, turns = result
+        seq, meta, turns, sums = result
         turn = Turn(
             seq=int(seq), role=role, text=text, at=_from_ms(_ms(at)), call_id=call.call_id, fallback=fallback
         )
-        return turn, self._memory(caller, _pairs(meta), turns)
+        return turn, self._memory(caller, _pairs(meta), turns, sums)
 
     async def begin_end(self, call: CallRef, caller: CallerId) -> LiveCall | None:
         """Freeze the call (no further turns) and return it whole; None if there is no live state."""

@@ -46,6 +46,8 @@ class MemoryService:
         default_bot_number: str | None = None,
         keep_caller_numbers: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        call_summaries: int = 10,
+        on_archived: Callable[[], None] | None = None,
     ) -> None:
         self._hot = hot
         self._archive = archive
@@ -55,6 +57,8 @@ class MemoryService:
         self._default_bot = default_bot_number
         self._keep_numbers = keep_caller_numbers
         self._now = clock
+        self._call_summaries = call_summaries
+        self._on_archived = on_archived  # wakes the summary worker
 
     # -- identity --------------------------------------------------------------------------------
     def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
@@ -78,7 +82,7 @@ class MemoryService:
         if hot is not None:
             return hot
         try:
-            cold = await self._archive.load_caller(caller, self._recent_turns)
+            cold = await self._archive.load_caller(caller, self._recent_turns, self._call_summaries)
         except (SQLAlchemyError, OSError) as exc:
             # Better a call without memory than no call; and no hydration, or the empty memory would
             # hide the archived one until it expired.
@@ -151,6 +155,8 @@ class MemoryService:
             raise StoreUnavailable("the archive is unavailable; the call is kept and can be retried") from exc
         async with _stores("clearing the archived call"):
             await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
+        if stored and self._on_archived is not None:
+            self._on_archived()
         log.info(
             "archived call %s of caller %s: %d turns (%s)",
             call.call_id,

