@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from callmemory.conversation.greeting import Greetings
-from callmemory.conversation.prompt import build_messages
+from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Responder
 from callmemory.errors import CallAlreadyEnded, InvalidEvent
 from callmemory.events import CallEnded, CallerSpoke, CallEvent, CallStarted, EndOutcome, Reply, Role
@@ -21,13 +21,13 @@ class CallHandler:
         responder: Responder,
         greetings: Greetings,
         *,
-        system_prompt: str,
+        prompt: PromptBuilder,
         max_speech_chars: int,
     ) -> None:
         self._memory = memory
         self._responder = responder
         self._greetings = greetings
-        self._system_prompt = system_prompt
+        self._prompt = prompt
         self._max_speech_chars = max_speech_chars
 
     async def handle(self, event: CallEvent) -> Reply | EndOutcome:
@@ -60,7 +60,8 @@ class CallHandler:
         caller = await self._memory.locate(event.call, event.caller_number)
         # Recorded before the LLM is asked, so what the caller said survives an LLM failure.
         _, memory = await self._memory.record_turn(event.call, caller, Role.CALLER, text)
-        answer = await self._responder.answer(build_messages(self._system_prompt, memory, event.call.call_id))
+        prompt = self._prompt.build(memory, event.call.call_id)
+        answer = await self._responder.answer(prompt.messages)
         try:
             await self._memory.record_turn(
                 event.call, caller, Role.BOT, answer.text, fallback=answer.fallback

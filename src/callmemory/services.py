@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callmemory.calls import CallHandler
 from callmemory.conversation.greeting import Greetings
+from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
 from callmemory.conversation.summariser import Summariser
 from callmemory.conversation.tokens import TokenCounter
@@ -36,6 +37,7 @@ class Services:
     memory: MemoryService
     calls: CallHandler
     tokens: TokenCounter
+    prompt: PromptBuilder
     summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
 
 
@@ -130,11 +132,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             call_summaries=settings.recent_call_summaries,
             on_archived=summaries.nudge if summaries is not None else None,
         )
+        prompt = PromptBuilder(settings.system_prompt, tokens, settings.memory_context_tokens)
         calls = CallHandler(
             memory,
             _responder(settings, llm),
             Greetings(new=settings.greeting_new, returning=settings.greeting_returning),
-            system_prompt=settings.system_prompt,
+            prompt=prompt,
             max_speech_chars=settings.max_speech_chars,
         )
         if summaries is not None and settings.summary_worker:
@@ -147,6 +150,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 memory=memory,
                 calls=calls,
                 tokens=tokens,
+                prompt=prompt,
                 summaries=summaries,
             )
         finally:

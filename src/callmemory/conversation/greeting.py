@@ -14,6 +14,8 @@ class Greetings:
     returning_no_topic: str = "Welcome back! How can I help you today?"
 
     def for_caller(self, memory: CallerMemory) -> str:
+        if memory.greeting:
+            return memory.greeting  # prepared by the summary job after their last call
         if not memory.is_returning:
             return self.new
         if memory.last_topic:

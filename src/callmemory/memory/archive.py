@@ -220,6 +220,9 @@ class Archive:
                         (newer_call_exists, Caller.last_topic),
                         else_=func.coalesce(record.topic, Caller.last_topic),
                     ),
+                    # The prepared greeting is about an older call now; it is prepared anew when this
+                    # call is summarised, and until then the template greets with the newest topic.
+                    next_greeting=case((newer_call_exists, Caller.next_greeting), else_=None),
                 )
             )
             return True
