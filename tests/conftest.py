@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from callmemory.app import create_app
 from callmemory.db.migrate import upgrade
 from callmemory.services import open_services
-from callmemory.settings import Settings
+from callmemory.settings import ApiKey, Settings
+from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY
 from support.llm import FakeLLM, LLMServer
 from support.phone import Phone
 from support.services import create_database, drop_database, postgres_server_url, redis_server_url
@@ -92,6 +93,10 @@ def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides
         "llm_timeout_s": 2.0,
         # Summaries run when a test drains the queue, so no background request lands in a count.
         "summary_worker": False,
+        "api_keys": [
+            ApiKey(key=SecretStr(ADMIN_KEY), name="admin"),
+            ApiKey(key=SecretStr(BOT_A_KEY), bot_number=BOT_A, name="bot-a"),
+        ],
         **overrides,
     }
     return Settings(_env_file=None, **values)

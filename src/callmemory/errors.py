@@ -50,3 +50,10 @@ class StoreUnavailable(CallMemoryError):
 class MalformedBody(CallMemoryError):
     code = "malformed_body"
     status = 400
+
+
+class NotFound(CallMemoryError):
+    """Also the answer for what exists but is not the asker's: a 403 would confirm that it exists."""
+
+    code = "not_found"
+    status = 404

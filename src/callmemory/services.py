@@ -19,9 +19,11 @@ from callmemory.conversation.summariser import Summariser
 from callmemory.conversation.tokens import TokenCounter
 from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
+from callmemory.memory.erasure import Eraser
 from callmemory.memory.hot import HotSettings, HotStore
 from callmemory.memory.jobs import SummaryQueue
 from callmemory.memory.keys import CallerHasher, NumberPolicy
+from callmemory.memory.records import CallerRecords
 from callmemory.memory.service import MemoryService
 from callmemory.settings import Settings
 from callmemory.summary_worker import SummaryWorker
@@ -38,6 +40,9 @@ class Services:
     calls: CallHandler
     tokens: TokenCounter
     prompt: PromptBuilder
+    greetings: Greetings
+    records: CallerRecords
+    eraser: Eraser
     summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
 
 
@@ -133,10 +138,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             on_archived=summaries.nudge if summaries is not None else None,
         )
         prompt = PromptBuilder(settings.system_prompt, tokens, settings.memory_context_tokens)
+        greetings = Greetings(new=settings.greeting_new, returning=settings.greeting_returning)
+        records = CallerRecords(sessions)
         calls = CallHandler(
             memory,
             _responder(settings, llm),
-            Greetings(new=settings.greeting_new, returning=settings.greeting_returning),
+            greetings,
             prompt=prompt,
             max_speech_chars=settings.max_speech_chars,
         )
@@ -151,6 +158,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 calls=calls,
                 tokens=tokens,
                 prompt=prompt,
+                greetings=greetings,
+                records=records,
+                eraser=Eraser(hot, records),
                 summaries=summaries,
             )
         finally:

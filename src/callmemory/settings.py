@@ -12,12 +12,29 @@ import secrets
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that people paste from examples; refusing them outside development stops a deployment from
 # hashing every caller under a key that is published in our own README.
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret", "changethis"})
+
+
+class ApiKey(BaseModel):
+    """One integrator's bearer token for the /v1 API, optionally limited to one bot number."""
+
+    key: SecretStr = Field(description="The bearer token; at least 24 characters.")
+    bot_number: str | None = Field(
+        default=None, description="When set, the key reads and writes only this bot's callers."
+    )
+    name: str = Field(default="integrator", description="Shown in logs, never the key itself.")
+
+    @field_validator("key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("an API key must be at least 24 characters long")
+        return value
 
 
 def _env(name: str) -> AliasChoices:
@@ -100,6 +117,13 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="A claimed job is taken again after this long (its worker died)."
     )
     summary_poll_s: float = Field(default=2.0, gt=0, description="How often an idle worker looks for jobs.")
+
+    # Integrator API.
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='Bearer keys for /v1, as JSON: [{"key": "...", "bot_number": "+14155550000", '
+        '"name": "acme"}]; without bot_number a key may address every bot. No keys: /v1 refuses all.',
+    )
 
     # Webhook input limits.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -39,7 +39,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
     return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
 
@@ -67,6 +69,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "The body is not JSON",
         401: "Missing or wrong credentials",
+        404: "No such caller or call for this key (also for another bot's callers: no oracle)",
         409: "The event does not fit the call's state (not started, already ended, another caller)",
         413: "The body is larger than CALLMEMORY_MAX_BODY_BYTES",
         422: "A field is missing or invalid; `field` names it",

@@ -115,6 +115,21 @@ return 1
 """
 
 
+# An erasure: the tombstone that stops rehydration bringing the archive's old copy back, then the keys.
+_ERASE: Final = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local deleted = 0
+for i = 2, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
+return deleted
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HotErasure:
+    keys: int  # keys deleted
+    live_calls: int  # calls in progress that were cut off (their late events are refused)
+
+
 @dataclass(frozen=True, slots=True)
 class HotSettings:
     prefix: str = "cm"
@@ -185,6 +200,7 @@ class HotStore:
         self._begin_end = redis.register_script(_BEGIN_END)
         self._finish = redis.register_script(_FINISH)
         self._remember_summary = redis.register_script(_REMEMBER_SUMMARY)
+        self._erase = redis.register_script(_ERASE)
 
     # -- key names -------------------------------------------------------------------------------
     def _caller_key(self, caller: CallerId, suffix: str) -> str:
@@ -353,6 +369,29 @@ class HotStore:
         )
         # A tombstone, so that late or repeated events for this call are recognised as such.
         await self._redis.set(self._callref_key(call), _ENDED, ex=self._s.call_ttl_s)
+
+    async def erase(self, caller: CallerId, erased_at: datetime) -> HotErasure:
+        """Delete every key of the caller, live calls included, and leave a tombstone for a while."""
+        tombstone = self._caller_key(caller, "erased")
+        calls_prefix = self._caller_key(caller, "call:")
+        # The braces of the hash tag are no glob characters: this matches exactly this caller's keys.
+        found = {
+            key
+            async for key in self._redis.scan_iter(match=self._caller_key(caller, "*"), count=1000)
+            if key != tombstone
+        }
+        found |= {self._caller_key(caller, s) for s in ("meta", "turns", "sums")}
+        live = [
+            k.removeprefix(calls_prefix)
+            for k in found
+            if k.startswith(calls_prefix) and not k.endswith(":log")
+        ]
+        deleted = await self._erase(
+            keys=[tombstone, *sorted(found)], args=[_ms(erased_at), self._s.call_ttl_s]
+        )
+        for call in live:  # "<platform>:<id>": their late events now meet an ended call
+            await self._redis.set(f"{self._s.prefix}:callref:{call}", _ENDED, ex=self._s.call_ttl_s)
+        return HotErasure(keys=int(deleted), live_calls=len(live))
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

@@ -74,6 +74,12 @@ class MemoryService:
         bot_e164 = self._numbers.normalise(bot_raw, field="to")
         return self._hasher.caller_id(bot_e164, caller_e164), caller_e164
 
+    def address(self, bot_number: str, caller_number: str) -> CallerId:
+        """A caller as the integrator API names them, hashed exactly as the webhook hashes them."""
+        bot_e164 = self._numbers.normalise(bot_number, field="bot_number")
+        caller_e164 = self._numbers.normalise(caller_number, field="caller_number")
+        return self._hasher.caller_id(bot_e164, caller_e164)
+
     # -- reading ---------------------------------------------------------------------------------
     async def memory_for(self, caller: CallerId) -> CallerMemory:
         """Hot memory, rehydrated from the archive when Redis has none."""

@@ -1,0 +1,407 @@
+"""The integrator API (/v1): a caller's memory for bots that do not use our webhook, their calls,
+their data, and its erasure.
+
+A caller is addressed by (bot number, caller number) in the path and hashed exactly as the webhook
+hashes them. A key scoped to one bot gets 404 for every other bot's caller, whether or not that caller
+exists: the same answer as for an unknown caller, so the API is no oracle for who called whom.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import APIRouter, Body, Path, Query
+from pydantic import BaseModel, Field
+
+from callmemory.api.auth import Integrator, IntegratorDep
+from callmemory.api.deps import ServicesDep
+from callmemory.api.errors import responses
+from callmemory.errors import InvalidEvent, NotFound
+from callmemory.events import CallRef, EndOutcome, Role
+from callmemory.memory.keys import CallerId
+from callmemory.memory.records import CallInfo, TurnInfo
+from callmemory.services import Services
+
+PLATFORM: Final = "api"  # the platform of calls recorded through this API
+
+router = APIRouter(prefix="/v1", tags=["integrator API"])
+
+_CALLER = "/bots/{bot_number}/callers/{caller_number}"
+BotNumber = Annotated[
+    str, Path(description="The bot's phone number, E.164 (URL-encode the +)", examples=["+14155550000"])
+]
+CallerNumber = Annotated[str, Path(description="The caller's phone number, E.164", examples=["+14155551234"])]
+CallId = Annotated[str, Path(pattern=r"^[!-~]{1,200}$", description="Your id of the call (a UUID is best)")]
+
+
+# -- models ----------------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class MemoryContext(BaseModel):
+    messages: list[ChatMessage] = Field(
+        description="Ready for a chat completions request: the system prompt with the caller's memory, "
+        "then the live call's turns (when `call_id` is given). Append the caller's new words and send."
+    )
+    memory_tokens: int = Field(description="Size of the memory in these messages (cl100k_base tokens).")
+    budget_tokens: int = Field(description="The hard limit the memory is kept under.")
+    returning: bool = Field(description="Whether the caller has called this bot before.")
+    greeting: str = Field(description="What to greet the caller with: prepared after their last call.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "messages": [
+                        {
+                            "role": "system",
+                            "content": "You are a helpful phone assistant. ...\n\nThis caller has called 3 "
+                            "time(s) before. ...\n\nSummary of your earlier calls with this caller: Ada, "
+                            "account 99812, router drops every evening; a technician visit was promised.",
+                        },
+                        {"role": "user", "content": "Hi, it's me again."},
+                    ],
+                    "memory_tokens": 212,
+                    "budget_tokens": 2000,
+                    "returning": True,
+                    "greeting": "Welcome back, Ada! Did the technician fix your router?",
+                }
+            ]
+        }
+    }
+
+
+class NewTurn(BaseModel):
+    role: Literal["caller", "bot"] = Field(description="Who spoke: the caller or your bot.")
+    text: str = Field(
+        min_length=1, description="What was said (1 to CALLMEMORY_MAX_SPEECH_CHARS characters)."
+    )
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"role": "caller", "text": "My router is down again."}]}
+    }
+
+
+class TurnRecorded(BaseModel):
+    call_id: str
+    seq: int = Field(description="The turn's position in the call, from 1.")
+
+
+class CallEnd(BaseModel):
+    reason: str | None = Field(default=None, max_length=64, description="Why the call ended, if known.")
+
+
+class CallEndResult(BaseModel):
+    status: str = Field(description="archived, already_archived or unknown_call")
+
+
+class CallOut(BaseModel):
+    platform: str = Field(description="Where the call came from: seed, voipbin, api, ...")
+    call_id: str
+    started_at: datetime
+    ended_at: datetime
+    end_reason: str | None
+    turn_count: int
+    summary: str | None = Field(description="What the call was about (written shortly after it ended).")
+
+    @classmethod
+    def of(cls, info: CallInfo) -> CallOut:
+        return cls(**{f: getattr(info, f) for f in cls.model_fields})
+
+
+class TurnOut(BaseModel):
+    seq: int
+    role: Literal["caller", "bot"]
+    text: str
+    at: datetime
+    fallback: bool = Field(description="The bot said the fallback line because the LLM failed.")
+
+    @classmethod
+    def of(cls, info: TurnInfo) -> TurnOut:
+        return cls(
+            seq=info.seq, role=Role(info.role).value, text=info.text, at=info.at, fallback=info.fallback
+        )
+
+
+class CallList(BaseModel):
+    calls: list[CallOut] = Field(description="Newest first.")
+
+
+class Transcript(BaseModel):
+    call: CallOut
+    turns: list[TurnOut]
+
+
+class CallerOut(BaseModel):
+    bot_number: str
+    caller_number: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    call_count: int
+    last_topic: str | None
+    summary: str | None = Field(description="The rolling summary of all their calls.")
+    profile: dict[str, Any] = Field(description="name, open_issues, promises, preferences")
+    next_greeting: str | None
+
+
+class Export(BaseModel):
+    caller: CallerOut
+    calls: list[Transcript] = Field(description="Oldest first, each with every turn.")
+
+
+class Deleted(BaseModel):
+    caller: bool
+    calls: int
+    turns: int
+    call_summaries: int
+    caller_summary: bool
+    profile: bool
+    prepared_greeting: bool
+    summary_jobs: int = Field(description="Queued summaries that will now never run.")
+    redis_keys: int
+    live_calls: int = Field(
+        description="Calls in progress that were cut off; their later events are refused."
+    )
+
+
+class ErasureReceiptOut(BaseModel):
+    bot_number: str
+    caller_number: str
+    erased_at: datetime
+    deleted: Deleted
+    tombstone: str = Field(
+        default="kept: nothing of this caller from before erased_at is stored again, not by a queued "
+        "summary, a retried hangup or a late webhook"
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "bot_number": "+14155550000",
+                    "caller_number": "+14155551234",
+                    "erased_at": "2026-11-25T08:00:00Z",
+                    "deleted": {
+                        "caller": True,
+                        "calls": 3,
+                        "turns": 41,
+                        "call_summaries": 3,
+                        "caller_summary": True,
+                        "profile": True,
+                        "prepared_greeting": True,
+                        "summary_jobs": 0,
+                        "redis_keys": 4,
+                        "live_calls": 0,
+                    },
+                }
+            ]
+        }
+    }
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _caller(services: Services, who: Integrator, bot_number: str, caller_number: str) -> CallerId:
+    caller = services.memory.address(bot_number, caller_number)
+    if who.bot_number is not None and services.memory.address(who.bot_number, caller_number) != caller:
+        raise _not_found(bot_number, caller_number)
+    return caller
+
+
+def _not_found(bot_number: str, caller_number: str) -> NotFound:
+    # One message for "unknown" and "not yours": nothing in the answer tells them apart.
+    return NotFound(f"no caller {caller_number} of bot {bot_number} for this key")
+
+
+# -- routes ----------------------------------------------------------------------------------------
+@router.get(
+    f"{_CALLER}/context",
+    summary="The caller's memory as ready-to-use LLM messages",
+    description="For bots that run their own conversation loop (Pipecat, LiveKit, Twilio "
+    "ConversationRelay, ...): the system prompt with what is remembered of the caller, under the "
+    "memory token budget, plus the live call's turns when `call_id` names a call recorded through "
+    "this API. A caller never seen before gets the bare system prompt.",
+    responses=responses(401, 404, 422, 503),
+)
+async def read_context(
+    *,
+    bot_number: BotNumber,
+    caller_number: CallerNumber,
+    services: ServicesDep,
+    who: IntegratorDep,
+    call_id: Annotated[
+        str | None, Query(description="A live call of this API whose turns to include")
+    ] = None,
+) -> MemoryContext:
+    caller = _caller(services, who, bot_number, caller_number)
+    memory = await services.memory.memory_for(caller)
+    prompt = services.prompt.build(memory, call_id)
+    return MemoryContext(
+        messages=[ChatMessage(role=m.role, content=m.content) for m in prompt.messages],
+        memory_tokens=prompt.memory_tokens,
+        budget_tokens=services.settings.memory_context_tokens,
+        returning=memory.is_returning,
+        greeting=services.greetings.for_caller(memory),
+    )
+
+
+@router.post(
+    f"{_CALLER}/live/{{call_id}}/turns",
+    summary="Append a turn to a live call",
+    description="Records what the caller or your bot said, exactly as webhook turns are recorded. The "
+    "first turn starts the call; end it with `.../end`, which archives it (and queues its summary).",
+    responses=responses(401, 404, 409, 422, 503),
+)
+async def append_turn(
+    *,
+    bot_number: BotNumber,
+    caller_number: CallerNumber,
+    call_id: CallId,
+    turn: Annotated[NewTurn, Body()],
+    services: ServicesDep,
+    who: IntegratorDep,
+) -> TurnRecorded:
+    caller = _caller(services, who, bot_number, caller_number)
+    text = " ".join(turn.text.split())
+    if not text or len(text) > services.settings.max_speech_chars:
+        raise InvalidEvent(
+            f"`text` must have 1 to {services.settings.max_speech_chars} characters", field="text"
+        )
+    call = CallRef(PLATFORM, call_id)
+    await services.memory.begin_call(call, caller_number, caller.bot_number)
+    recorded, _ = await services.memory.record_turn(call, caller, Role(turn.role), text)
+    return TurnRecorded(call_id=call_id, seq=recorded.seq)
+
+
+@router.post(
+    f"{_CALLER}/live/{{call_id}}/end",
+    summary="End a live call: archive it",
+    description="Idempotent, like a webhook hangup.",
+    responses=responses(401, 404, 409, 422, 503),
+)
+async def end_call(
+    *,
+    bot_number: BotNumber,
+    caller_number: CallerNumber,
+    call_id: CallId,
+    services: ServicesDep,
+    who: IntegratorDep,
+    end: Annotated[CallEnd | None, Body()] = None,
+) -> CallEndResult:
+    _caller(services, who, bot_number, caller_number)
+    outcome: EndOutcome = await services.memory.end_call(
+        CallRef(PLATFORM, call_id), caller_number, end.reason if end else None
+    )
+    return CallEndResult(status=str(outcome))
+
+
+@router.get(
+    f"{_CALLER}/calls",
+    summary="List the caller's calls",
+    responses=responses(401, 404, 422, 503),
+)
+async def list_calls(
+    *,
+    bot_number: BotNumber,
+    caller_number: CallerNumber,
+    services: ServicesDep,
+    who: IntegratorDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[datetime | None, Query(description="Only calls that started before this")] = None,
+) -> CallList:
+    caller = _caller(services, who, bot_number, caller_number)
+    calls = await services.records.calls(caller, limit=limit, before=before)
+    if calls is None:
+        raise _not_found(bot_number, caller_number)
+    return CallList(calls=[CallOut.of(c) for c in calls])
+
+
+@router.get(
+    f"{_CALLER}/calls/{{platform}}/{{call_id}}",
+    summary="Read a call's transcript",
+    responses=responses(401, 404, 422, 503),
+)
+async def read_transcript(
+    *,
+    bot_number: BotNumber,
+    caller_number: CallerNumber,
+    platform: Annotated[str, Path(max_length=32, examples=["seed"])],
+    call_id: CallId,
+    services: ServicesDep,
+    who: IntegratorDep,
+) -> Transcript:
+    caller = _caller(services, who, bot_number, caller_number)
+    found = await services.records.transcript(caller, platform, call_id)
+    if found is None:
+        raise NotFound(f"no call {platform}/{call_id} of this caller")
+    call, turns = found
+    return Transcript(call=CallOut.of(call), turns=[TurnOut.of(t) for t in turns])
+
+
+@router.get(
+    f"{_CALLER}/export",
+    summary="Export all of the caller's data as JSON",
+    description="What the archive holds: the caller's summary, profile and prepared greeting, and "
+    "every call with every turn.",
+    responses=responses(401, 404, 422, 503),
+)
+async def export_caller(
+    *, bot_number: BotNumber, caller_number: CallerNumber, services: ServicesDep, who: IntegratorDep
+) -> Export:
+    caller = _caller(services, who, bot_number, caller_number)
+    data = await services.records.export(caller)
+    if data is None:
+        raise _not_found(bot_number, caller_number)
+    info = data.caller
+    return Export(
+        caller=CallerOut(
+            bot_number=caller.bot_number,
+            caller_number=caller_number,
+            first_seen_at=info.first_seen_at,
+            last_seen_at=info.last_seen_at,
+            call_count=info.call_count,
+            last_topic=info.last_topic,
+            summary=info.summary,
+            profile=info.profile,
+            next_greeting=info.next_greeting,
+        ),
+        calls=[
+            Transcript(call=CallOut.of(c), turns=[TurnOut.of(t) for t in turns]) for c, turns in data.calls
+        ],
+    )
+
+
+@router.delete(
+    _CALLER,
+    summary="Erase the caller",
+    description="Deletes everything of the caller in Postgres and Redis — calls, turns, summaries, "
+    "profile, prepared greeting, queued summary jobs, live calls — in one request, and returns a "
+    "receipt. A tombstone keeps a queued job, a retried hangup or a late webhook from writing any of it "
+    "again. Repeating the request is harmless.",
+    responses=responses(401, 404, 422, 503),
+)
+async def erase_caller(
+    *, bot_number: BotNumber, caller_number: CallerNumber, services: ServicesDep, who: IntegratorDep
+) -> ErasureReceiptOut:
+    caller = _caller(services, who, bot_number, caller_number)
+    receipt = await services.eraser.erase(caller)
+    rows = receipt.rows
+    return ErasureReceiptOut(
+        bot_number=caller.bot_number,
+        caller_number=caller_number,
+        erased_at=receipt.erased_at,
+        deleted=Deleted(
+            caller=rows.caller,
+            calls=rows.calls,
+            turns=rows.turns,
+            call_summaries=rows.call_summaries,
+            caller_summary=rows.caller_summary,
+            profile=rows.profile,
+            prepared_greeting=rows.prepared_greeting,
+            summary_jobs=rows.summary_jobs,
+            redis_keys=receipt.hot.keys,
+            live_calls=receipt.hot.live_calls,
+        ),
+    )
