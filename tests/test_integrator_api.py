@@ -199,3 +199,15 @@ async def test_the_integrator_api_is_documented_with_examples_and_errors(client:
     assert schemas["MemoryContext"]["examples"]
     assert schemas["ErasureReceiptOut"]["examples"]
     assert "delete" in spec["paths"]["/v1/bots/{bot_number}/callers/{caller_number}"]
+
+
+async def test_a_call_of_another_bot_cannot_be_ended_through_a_bot_scoped_key(
+    client: httpx.AsyncClient, sql: Callable[..., Any]
+) -> None:
+    admin, scoped = Api(client), Api(client, key=BOT_A_KEY)
+    await admin.post(f"{caller_path(bot=BOT_B)}/live/shared-id/turns", {"role": "caller", "text": "Hello."})
+
+    response = await scoped.post(f"{caller_path(bot=BOT_A)}/live/shared-id/end")
+
+    assert response.status_code == 404
+    assert await sql("SELECT id FROM calls") == []

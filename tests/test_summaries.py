@@ -161,3 +161,16 @@ async def test_a_summary_is_given_up_after_the_configured_number_of_tries(
     assert taken == 3
     [job] = await sql("SELECT attempts FROM summary_jobs")
     assert job.attempts == 3
+
+
+async def test_a_summary_request_has_its_own_time_limit(
+    phone: Phone, llm: FakeLLM, settings: Settings, sql: Callable[..., Any]
+) -> None:
+    await phone.call("My account number is 99812.")
+    llm.delay_s = 1.0
+
+    await summarise_queued(settings.model_copy(update={"summary_timeout_s": 0.2, "summary_retry_base_s": 60}))
+
+    [job] = await sql("SELECT attempts, last_error FROM summary_jobs")
+    assert job.attempts == 1
+    assert "no summary within" in job.last_error

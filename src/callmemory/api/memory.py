@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from callmemory.api.auth import Integrator, IntegratorDep
 from callmemory.api.deps import ServicesDep
 from callmemory.api.errors import responses
-from callmemory.errors import InvalidEvent, NotFound
+from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
 from callmemory.memory.keys import CallerId
 from callmemory.memory.records import CallInfo, TurnInfo
@@ -290,10 +290,15 @@ async def end_call(
     who: IntegratorDep,
     end: Annotated[CallEnd | None, Body()] = None,
 ) -> CallEndResult:
-    _caller(services, who, bot_number, caller_number)
-    outcome: EndOutcome = await services.memory.end_call(
-        CallRef(PLATFORM, call_id), caller_number, end.reason if end else None
-    )
+    caller = _caller(services, who, bot_number, caller_number)
+    call = CallRef(PLATFORM, call_id)
+    try:
+        owner = await services.memory.locate(call, caller_number)
+    except (CallNotStarted, CallAlreadyEnded):
+        owner = caller  # end_call answers these: unknown call, already archived
+    if owner != caller:  # the same number calling another bot, under the same call id
+        raise NotFound(f"no live call {call_id} of this caller")
+    outcome: EndOutcome = await services.memory.end_call(call, caller_number, end.reason if end else None)
     return CallEndResult(status=str(outcome))
 
 

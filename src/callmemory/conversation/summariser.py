@@ -116,7 +116,7 @@ class Summariser:
                     **extra,
                 )
         except TimeoutError as exc:
-            raise SummaryFailed(f"no summary within {self._timeout_s:.0f} s") from exc
+            raise SummaryFailed(f"no summary within {self._timeout_s:.1f} s") from exc
         except openai.OpenAIError as exc:
             raise SummaryFailed(f"{type(exc).__name__}: {exc}") from exc
         content = completion.choices[0].message.content if completion.choices else None

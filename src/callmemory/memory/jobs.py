@@ -71,13 +71,17 @@ class SummaryQueue:
 
     async def claim(self, *, lease_s: float, max_attempts: int) -> SummaryTask | None:
         """Lease the next due job and read what it needs; None when no job is due."""
-        async with self._sessions.begin() as session:
-            claimed = (
-                await session.execute(_CLAIM, {"lease": lease_s, "max_attempts": max_attempts})
-            ).one_or_none()
-        if claimed is None:
-            return None
-        return await self._task(claimed.call_id, claimed.attempts)
+        while True:
+            async with self._sessions.begin() as session:
+                claimed = (
+                    await session.execute(_CLAIM, {"lease": lease_s, "max_attempts": max_attempts})
+                ).one_or_none()
+            if claimed is None:
+                return None
+            task = await self._task(claimed.call_id, claimed.attempts)
+            if task is not None:
+                return task
+            # Its caller was erased between the claim and the read: the job went with them.
 
     async def _task(self, job_id: int, attempt: int) -> SummaryTask | None:
         async with self._sessions() as session:
