@@ -211,3 +211,12 @@ async def test_a_call_of_another_bot_cannot_be_ended_through_a_bot_scoped_key(
 
     assert response.status_code == 404
     assert await sql("SELECT id FROM calls") == []
+
+
+async def test_numbers_in_the_path_may_be_url_encoded(phone: Phone, api: Api) -> None:
+    await phone.call("My account number is 99812.")
+
+    response = await api.get(caller_path(bot="%2B14155550000", caller="%2B14155551234") + "/calls")
+
+    assert response.status_code == 200, response.text
+    assert len(response.json()["calls"]) == 1
