@@ -8,20 +8,20 @@ exists: the same answer as for an unknown caller, so the API is no oracle for wh
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from callmemory.api.auth import Integrator, IntegratorDep
+from callmemory.api.auth import IntegratorDep
 from callmemory.api.deps import ServicesDep
 from callmemory.api.errors import responses
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
 from callmemory.memory.keys import CallerId
 from callmemory.memory.records import CallInfo, TurnInfo
-from callmemory.services import Services
 
 PLATFORM: Final = "api"  # the platform of calls recorded through this API
 
@@ -109,7 +109,7 @@ class CallOut(BaseModel):
 
     @classmethod
     def of(cls, info: CallInfo) -> CallOut:
-        return cls(**{f: getattr(info, f) for f in cls.model_fields})
+        return cls(**asdict(info))
 
 
 class TurnOut(BaseModel):
@@ -121,9 +121,7 @@ class TurnOut(BaseModel):
 
     @classmethod
     def of(cls, info: TurnInfo) -> TurnOut:
-        return cls(
-            seq=info.seq, role=Role(info.role).value, text=info.text, at=info.at, fallback=info.fallback
-        )
+        return cls.model_validate(asdict(info))
 
 
 class CallList(BaseModel):
@@ -202,17 +200,30 @@ class ErasureReceiptOut(BaseModel):
     }
 
 
-# -- helpers ---------------------------------------------------------------------------------------
-def _caller(services: Services, who: Integrator, bot_number: str, caller_number: str) -> CallerId:
-    caller = services.memory.address(bot_number, caller_number)
-    if who.bot_number is not None and services.memory.address(who.bot_number, caller_number) != caller:
-        raise _not_found(bot_number, caller_number)
+# -- the addressed caller --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """The caller a request's path names, checked against the key's scope."""
+
+    id: CallerId
+    bot_number: str  # as written in the path
+    number: str  # as written in the path
+
+    def not_found(self) -> NotFound:
+        # One message for "unknown" and "not yours": nothing in the answer tells them apart.
+        return NotFound(f"no caller {self.number} of bot {self.bot_number} for this key")
+
+
+def address(
+    bot_number: BotNumber, caller_number: CallerNumber, services: ServicesDep, who: IntegratorDep
+) -> Addressed:
+    caller = Addressed(services.memory.address(bot_number, caller_number), bot_number, caller_number)
+    if who.bot_number is not None and services.memory.address(who.bot_number, caller_number) != caller.id:
+        raise caller.not_found()
     return caller
 
 
-def _not_found(bot_number: str, caller_number: str) -> NotFound:
-    # One message for "unknown" and "not yours": nothing in the answer tells them apart.
-    return NotFound(f"no caller {caller_number} of bot {bot_number} for this key")
+CallerDep = Annotated[Addressed, Depends(address)]
 
 
 # -- routes ----------------------------------------------------------------------------------------
@@ -227,16 +238,13 @@ def _not_found(bot_number: str, caller_number: str) -> NotFound:
 )
 async def read_context(
     *,
-    bot_number: BotNumber,
-    caller_number: CallerNumber,
+    caller: CallerDep,
     services: ServicesDep,
-    who: IntegratorDep,
     call_id: Annotated[
         str | None, Query(description="A live call of this API whose turns to include")
     ] = None,
 ) -> MemoryContext:
-    caller = _caller(services, who, bot_number, caller_number)
-    memory = await services.memory.memory_for(caller)
+    memory = await services.memory.memory_for(caller.id)
     prompt = services.prompt.build(memory, call_id)
     return MemoryContext(
         messages=[ChatMessage(role=m.role, content=m.content) for m in prompt.messages],
@@ -256,22 +264,19 @@ async def read_context(
 )
 async def append_turn(
     *,
-    bot_number: BotNumber,
-    caller_number: CallerNumber,
+    caller: CallerDep,
     call_id: CallId,
     turn: Annotated[NewTurn, Body()],
     services: ServicesDep,
-    who: IntegratorDep,
 ) -> TurnRecorded:
-    caller = _caller(services, who, bot_number, caller_number)
     text = " ".join(turn.text.split())
     if not text or len(text) > services.settings.max_speech_chars:
         raise InvalidEvent(
             f"`text` must have 1 to {services.settings.max_speech_chars} characters", field="text"
         )
     call = CallRef(PLATFORM, call_id)
-    await services.memory.begin_call(call, caller_number, caller.bot_number)
-    recorded, _ = await services.memory.record_turn(call, caller, Role(turn.role), text)
+    await services.memory.begin_call(call, caller.number, caller.id.bot_number)
+    recorded, _ = await services.memory.record_turn(call, caller.id, Role(turn.role), text)
     return TurnRecorded(call_id=call_id, seq=recorded.seq)
 
 
@@ -283,22 +288,19 @@ async def append_turn(
 )
 async def end_call(
     *,
-    bot_number: BotNumber,
-    caller_number: CallerNumber,
+    caller: CallerDep,
     call_id: CallId,
     services: ServicesDep,
-    who: IntegratorDep,
     end: Annotated[CallEnd | None, Body()] = None,
 ) -> CallEndResult:
-    caller = _caller(services, who, bot_number, caller_number)
     call = CallRef(PLATFORM, call_id)
     try:
-        owner = await services.memory.locate(call, caller_number)
+        owner = await services.memory.locate(call, caller.number)
     except (CallNotStarted, CallAlreadyEnded):
-        owner = caller  # end_call answers these: unknown call, already archived
-    if owner != caller:  # the same number calling another bot, under the same call id
+        owner = caller.id  # end_call answers these: unknown call, already archived
+    if owner != caller.id:  # the same number calling another bot, under the same call id
         raise NotFound(f"no live call {call_id} of this caller")
-    outcome: EndOutcome = await services.memory.end_call(call, caller_number, end.reason if end else None)
+    outcome: EndOutcome = await services.memory.end_call(call, caller.number, end.reason if end else None)
     return CallEndResult(status=str(outcome))
 
 
@@ -309,17 +311,14 @@ async def end_call(
 )
 async def list_calls(
     *,
-    bot_number: BotNumber,
-    caller_number: CallerNumber,
+    caller: CallerDep,
     services: ServicesDep,
-    who: IntegratorDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[datetime | None, Query(description="Only calls that started before this")] = None,
 ) -> CallList:
-    caller = _caller(services, who, bot_number, caller_number)
-    calls = await services.records.calls(caller, limit=limit, before=before)
+    calls = await services.records.calls(caller.id, limit=limit, before=before)
     if calls is None:
-        raise _not_found(bot_number, caller_number)
+        raise caller.not_found()
     return CallList(calls=[CallOut.of(c) for c in calls])
 
 
@@ -330,15 +329,12 @@ async def list_calls(
 )
 async def read_transcript(
     *,
-    bot_number: BotNumber,
-    caller_number: CallerNumber,
+    caller: CallerDep,
     platform: Annotated[str, Path(max_length=32, examples=["seed"])],
     call_id: CallId,
     services: ServicesDep,
-    who: IntegratorDep,
 ) -> Transcript:
-    caller = _caller(services, who, bot_number, caller_number)
-    found = await services.records.transcript(caller, platform, call_id)
+    found = await services.records.transcript(caller.id, platform, call_id)
     if found is None:
         raise NotFound(f"no call {platform}/{call_id} of this caller")
     call, turns = found
@@ -352,26 +348,12 @@ async def read_transcript(
     "every call with every turn.",
     responses=responses(401, 404, 422, 503),
 )
-async def export_caller(
-    *, bot_number: BotNumber, caller_number: CallerNumber, services: ServicesDep, who: IntegratorDep
-) -> Export:
-    caller = _caller(services, who, bot_number, caller_number)
-    data = await services.records.export(caller)
+async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
+    data = await services.records.export(caller.id)
     if data is None:
-        raise _not_found(bot_number, caller_number)
-    info = data.caller
+        raise caller.not_found()
     return Export(
-        caller=CallerOut(
-            bot_number=caller.bot_number,
-            caller_number=caller_number,
-            first_seen_at=info.first_seen_at,
-            last_seen_at=info.last_seen_at,
-            call_count=info.call_count,
-            last_topic=info.last_topic,
-            summary=info.summary,
-            profile=info.profile,
-            next_greeting=info.next_greeting,
-        ),
+        caller=CallerOut(bot_number=caller.id.bot_number, caller_number=caller.number, **asdict(data.caller)),
         calls=[
             Transcript(call=CallOut.of(c), turns=[TurnOut.of(t) for t in turns]) for c, turns in data.calls
         ],
@@ -387,26 +369,13 @@ async def export_caller(
     "again. Repeating the request is harmless.",
     responses=responses(401, 404, 422, 503),
 )
-async def erase_caller(
-    *, bot_number: BotNumber, caller_number: CallerNumber, services: ServicesDep, who: IntegratorDep
-) -> ErasureReceiptOut:
-    caller = _caller(services, who, bot_number, caller_number)
-    receipt = await services.eraser.erase(caller)
-    rows = receipt.rows
+async def erase_caller(caller: CallerDep, services: ServicesDep) -> ErasureReceiptOut:
+    receipt = await services.eraser.erase(caller.id)
     return ErasureReceiptOut(
-        bot_number=caller.bot_number,
-        caller_number=caller_number,
+        bot_number=caller.id.bot_number,
+        caller_number=caller.number,
         erased_at=receipt.erased_at,
         deleted=Deleted(
-            caller=rows.caller,
-            calls=rows.calls,
-            turns=rows.turns,
-            call_summaries=rows.call_summaries,
-            caller_summary=rows.caller_summary,
-            profile=rows.profile,
-            prepared_greeting=rows.prepared_greeting,
-            summary_jobs=rows.summary_jobs,
-            redis_keys=receipt.hot.keys,
-            live_calls=receipt.hot.live_calls,
+            **asdict(receipt.rows), redis_keys=receipt.hot.keys, live_calls=receipt.hot.live_calls
         ),
     )

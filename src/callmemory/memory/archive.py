@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
@@ -20,6 +21,18 @@ class _Erased(Exception):
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def turn_of(row: Any, call_id: str) -> Turn:
+    """A turn from a `turns` row (or any row with its columns)."""
+    return Turn(
+        seq=row.seq,
+        role=Role(row.role),
+        text=row.text,
+        at=row.spoken_at,
+        call_id=call_id,
+        fallback=row.fallback,
+    )
 
 
 class Archive:
@@ -88,18 +101,7 @@ class Archive:
             rows = (await session.execute(stmt)).all()
         if not rows:
             return None
-        turns = [
-            Turn(
-                seq=r.seq,
-                role=Role(r.role),
-                text=r.text,
-                at=r.spoken_at,
-                call_id=r.external_id,
-                fallback=r.fallback,
-            )
-            for r in rows
-            if r.seq is not None
-        ]
+        turns = [turn_of(r, r.external_id) for r in rows if r.seq is not None]
         turns.reverse()  # the query reads newest first; memory is kept oldest first
         first = rows[0]
         return CallerMemory(

@@ -18,7 +18,8 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callmemory.db.models import Call, Caller, SummaryJob, TurnRow
-from callmemory.events import CallRef, Role
+from callmemory.events import CallRef
+from callmemory.memory.archive import turn_of
 from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallerMemory, CallSummary, Turn, clean_profile
 
@@ -102,17 +103,7 @@ class SummaryQueue:
                 caller=CallerId(bot_number=caller.bot_number, caller_hash=caller.caller_hash),
                 call=CallRef(call.platform, call.external_id),
                 started_at=call.started_at,
-                turns=tuple(
-                    Turn(
-                        seq=t.seq,
-                        role=Role(t.role),
-                        text=t.text,
-                        at=t.spoken_at,
-                        call_id=call.external_id,
-                        fallback=t.fallback,
-                    )
-                    for t in turns
-                ),
+                turns=tuple(turn_of(t, call.external_id) for t in turns),
                 summary=caller.summary,
                 profile=clean_profile(caller.profile),
             )
