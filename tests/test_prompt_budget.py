@@ -140,3 +140,20 @@ def test_a_first_time_caller_gets_the_bare_system_prompt() -> None:
         ("system", "You are a bot."),
         ("user", "Hello?"),
     ]
+
+
+def test_the_profile_is_told_to_the_model_in_plain_sentences() -> None:
+    memory = CallerMemory(
+        caller=CALLER,
+        call_count=2,
+        profile={"name": "Ada", "open_issues": ["router drops.", "bill too high"], "promises": ["call back"]},
+    )
+
+    system = (
+        PromptBuilder("You are a bot.", COUNTER, 500).build(memory, current_call_id=None).messages[0].content
+    )
+
+    assert (
+        "What you know about this caller: Name: Ada. Open issues: router drops; bill too high. "
+        "Promises you made: call back." in system
+    )

@@ -53,15 +53,15 @@ def _earlier_calls(turns: Sequence[Turn]) -> str:
 def _profile(profile: Mapping[str, Any]) -> str:
     parts = []
     if name := profile.get("name"):
-        parts.append(f"Name: {name}.")
+        parts.append(f"Name: {name}")
     for key, label in (
         ("open_issues", "Open issues"),
         ("promises", "Promises you made"),
         ("preferences", "Preferences"),
     ):
         if items := profile.get(key):
-            parts.append(f"{label}: " + "; ".join(items) + ".")
-    return " ".join(parts)
+            parts.append(f"{label}: " + "; ".join(str(i).rstrip(" .") for i in items))
+    return "".join(f"{p}. " for p in parts).rstrip()
 
 
 @dataclass(frozen=True, slots=True)
