@@ -42,3 +42,18 @@ def test_database_and_redis_urls_come_from_the_usual_variables(monkeypatch: pyte
     settings = Settings(_env_file=None)
 
     assert (settings.database_url, settings.redis_url) == ("postgresql://u@h/db", "redis://h:6379/2")
+
+
+def test_api_keys_are_read_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "CALLMEMORY_API_KEYS", '[{"key": "k-0123456789abcdefghijklmn", "bot_number": "+14155550000"}]'
+    )
+
+    [key] = Settings(_env_file=None).api_keys
+
+    assert (key.key.get_secret_value(), key.bot_number) == ("k-0123456789abcdefghijklmn", "+14155550000")
+
+
+def test_a_short_api_key_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 24 characters"):
+        Settings(_env_file=None, api_keys=[{"key": "short"}])

@@ -7,10 +7,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from redis.asyncio import Redis
+
+from callmemory.memory.hot import HotSettings, HotStore
 from callmemory.services import open_services
 from callmemory.settings import Settings
 from callmemory.stub_llm import summarise
-from conftest import running, summarise_queued
+from conftest import purge, running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 
@@ -174,3 +177,27 @@ async def test_a_summary_request_has_its_own_time_limit(
     [job] = await sql("SELECT attempts, last_error FROM summary_jobs")
     assert job.attempts == 1
     assert "no summary within" in job.last_error
+
+
+async def test_a_summary_already_rehydrated_into_redis_is_not_added_twice(
+    phone: Phone, settings: Settings, redis: Redis
+) -> None:
+    await phone.call("My account number is 99812.")
+    async with open_services(settings) as services:
+        assert services.summaries is not None
+        queue = services.summaries.queue
+        task = await queue.claim(lease_s=60, max_attempts=5)
+        assert task is not None
+        memory = await queue.complete(task, await services.summaries.summariser.summarise(task))
+        assert memory is not None
+        # Redis lost the caller and a ringing rehydrated them from the archive, summary included ...
+        await purge(redis, settings.redis_prefix)
+        await phone.ring()
+        # ... before the worker got to update hot memory.
+        hot = HotStore(redis, HotSettings(prefix=settings.redis_prefix))
+        await hot.remember_summary(memory, memory.call_summaries[-1])
+
+        read = await hot.read_caller(memory.caller)
+
+    assert read is not None
+    assert [s.call_id for s in read.call_summaries] == [task.call.call_id]

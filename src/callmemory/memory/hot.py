@@ -78,7 +78,8 @@ return 1
 _REMEMBER_SUMMARY: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'summary', ARGV[1], 'profile', ARGV[2], 'greeting', ARGV[3])
-if ARGV[4] ~= '' then
+-- A rehydration between the archive's commit and this call may have loaded this summary already.
+if ARGV[4] ~= '' and redis.call('LINDEX', KEYS[2], -1) ~= ARGV[4] then
   redis.call('RPUSH', KEYS[2], ARGV[4])
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
   redis.call('EXPIRE', KEYS[2], ARGV[6])
