@@ -157,3 +157,26 @@ def test_the_profile_is_told_to_the_model_in_plain_sentences() -> None:
         "What you know about this caller: Name: Ada. Open issues: router drops; bill too high. "
         "Promises you made: call back." in system
     )
+
+
+async def test_rehydrated_call_summaries_are_in_the_prompt_oldest_first(
+    settings: Settings, llm: FakeLLM, redis: Redis
+) -> None:
+    settings = settings.model_copy(update={"recent_exchanges": 1})
+    async with running(settings) as client:
+        phone = Phone(client)
+        for line in (
+            "First: my account is 99812.",
+            "Second: I moved to Berlin.",
+            "Third: the bill is wrong.",
+        ):
+            await phone.call(line)
+            await summarise_queued(settings)
+        await purge(redis, settings.redis_prefix)
+        call_id, _ = await phone.ring()
+        await phone.say(call_id, "Hello again.")
+
+    system = llm.requests[-1]["messages"][0]["content"]
+    section = system[system.index("Summaries of recent calls:") :]
+    first, second, third = (section.index(f"The caller said: {n}") for n in ("First", "Second", "Third"))
+    assert first < second < third

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal_column, select, text, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callmemory.db.models import Call, Caller, Erasure, SummaryJob, TurnRow
@@ -73,8 +73,11 @@ class Archive:
             select(
                 func.coalesce(
                     func.json_agg(
-                        func.json_build_array(
-                            latest_calls.c.external_id, latest_calls.c.started_at, latest_calls.c.summary
+                        aggregate_order_by(
+                            func.json_build_array(
+                                latest_calls.c.external_id, latest_calls.c.started_at, latest_calls.c.summary
+                            ),
+                            latest_calls.c.started_at.desc(),
                         )
                     ),
                     literal_column("'[]'::json"),
