@@ -6,12 +6,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.tokens import TokenCounter
+from callmemory.db.session import create_sessionmaker
 from callmemory.events import Role
+from callmemory.memory.archive import Archive
 from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallerMemory, CallSummary, Turn
+from callmemory.services import open_services
 from callmemory.settings import Settings
 from conftest import purge, running, summarise_queued
 from support.llm import FakeLLM
@@ -180,3 +185,28 @@ async def test_rehydrated_call_summaries_are_in_the_prompt_oldest_first(
     section = system[system.index("Summaries of recent calls:") :]
     first, second, third = (section.index(f"The caller said: {n}") for n in ("First", "Second", "Third"))
     assert first < second < third
+
+
+async def test_rehydration_reads_memory_summaries_and_turns_in_one_query(
+    phone: Phone, settings: Settings, database_url: str
+) -> None:
+    await phone.call("My account number is 99812.")
+    await summarise_queued(settings)
+    await phone.call("I moved to Berlin.")
+    await summarise_queued(settings)
+    engine = create_async_engine(database_url)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    async with open_services(settings) as services:
+        caller = services.memory.address("+14155550000", phone.caller)
+
+    memory = await Archive(create_sessionmaker(engine)).load_caller(
+        caller, recent_turns=20, call_summaries=10
+    )
+    await engine.dispose()
+
+    assert memory is not None
+    assert (memory.call_count, len(memory.recent), len(memory.call_summaries)) == (2, 6, 2)
+    assert "99812" in (memory.summary or "")
+    assert memory.greeting is not None
+    assert len(statements) == 1
