@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,9 @@ from callmemory.memory.hot import HotSettings, HotStore
 from callmemory.memory.keys import CallerHasher, NumberPolicy
 from callmemory.memory.service import MemoryService
 from callmemory.settings import Settings
+from callmemory.telephony.voipbin_api import VoipbinApi
+from callmemory.telephony.voipbin_bridge import VoipbinBridge
+from callmemory.telephony.voipbin_state import VoipbinState
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class Services:
     engine: AsyncEngine
     memory: MemoryService
     calls: CallHandler
+    voipbin: VoipbinBridge
 
 
 def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
@@ -70,6 +75,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if settings.openai_api_key
         else None
     )
+    voipbin_http = (
+        httpx.AsyncClient(
+            base_url=settings.voipbin_api_url,
+            headers={"Authorization": f"Bearer {settings.voipbin_access_key.get_secret_value()}"},
+            timeout=settings.voipbin_api_timeout_s,
+        )
+        if settings.voipbin_access_key
+        else None
+    )
     try:
         hot = HotStore(
             redis,
@@ -96,8 +110,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             system_prompt=settings.system_prompt,
             max_speech_chars=settings.max_speech_chars,
         )
-        yield Services(settings=settings, redis=redis, engine=engine, memory=memory, calls=calls)
+        voipbin = VoipbinBridge(
+            calls,
+            memory,
+            VoipbinState(redis, prefix=settings.redis_prefix, ttl_s=settings.call_ttl_s),
+            VoipbinApi(voipbin_http, attempts=settings.voipbin_api_attempts) if voipbin_http else None,
+            settings,
+        )
+        yield Services(
+            settings=settings, redis=redis, engine=engine, memory=memory, calls=calls, voipbin=voipbin
+        )
     finally:
+        if voipbin_http is not None:
+            await voipbin_http.aclose()
         if llm is not None:
             await llm.close()
         await redis.aclose()

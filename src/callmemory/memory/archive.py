@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import case, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callmemory.db.models import Call, Caller, TurnRow
-from callmemory.events import Role
+from callmemory.events import CallRef, Role
 from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallerMemory, CallRecord, Turn
+
+_RENUMBER_NEGATED = text(
+    "UPDATE turns SET seq = -o.n FROM (SELECT seq, row_number() OVER (ORDER BY spoken_at, seq) AS n "
+    "FROM turns WHERE call_id = :c) AS o WHERE turns.call_id = :c AND turns.seq = o.seq"
+)
 
 
 class Archive:
@@ -102,6 +109,7 @@ class Archive:
                         ended_at=record.ended_at,
                         end_reason=record.end_reason,
                         turn_count=len(record.turns),
+                        summary=record.summary,
                     )
                     .on_conflict_do_nothing(index_elements=[Call.platform, Call.external_id])
                     .returning(Call.id)
@@ -147,6 +155,86 @@ class Archive:
                 )
             )
             return True
+
+    async def set_summary(self, call: CallRef, summary: str) -> bool:
+        """Set an archived call's summary; False when the call is not archived."""
+        async with self._sessions.begin() as session:
+            updated = await session.execute(
+                update(Call)
+                .where(Call.platform == call.platform, Call.external_id == call.call_id)
+                .values(summary=summary)
+                .returning(Call.id)
+            )
+            return updated.first() is not None
+
+    async def add_late_turn(
+        self, call: CallRef, role: Role, said: str, at: datetime
+    ) -> tuple[CallerId, tuple[Turn, ...]] | None:
+        """Add a turn that arrived after its call was archived; None if the call is not archived.
+
+        The call's turns are renumbered by when they were spoken, so the late one lands where it was
+        said. Returns the caller and the call's turns as they now stand.
+        """
+        async with self._sessions.begin() as session:
+            found = (
+                await session.execute(
+                    select(Call.id, Caller.bot_number, Caller.caller_hash)
+                    .join(Caller, Caller.id == Call.caller_id)
+                    .where(Call.platform == call.platform, Call.external_id == call.call_id)
+                    .with_for_update(of=Call)
+                )
+            ).first()
+            if found is None:
+                return None
+            last = (
+                await session.execute(
+                    select(func.coalesce(func.max(TurnRow.seq), 0)).where(TurnRow.call_id == found.id)
+                )
+            ).scalar_one()
+            row = {"call_id": found.id, "seq": last + 1, "role": str(role), "text": said, "spoken_at": at}
+            await session.execute(insert(TurnRow).values(row))
+            # Two passes through negative numbers, so no two rows ever hold the same (call, seq).
+            await session.execute(_RENUMBER_NEGATED, {"c": found.id})
+            await session.execute(text("UPDATE turns SET seq = -seq WHERE call_id = :c"), {"c": found.id})
+            await session.execute(
+                update(Call).where(Call.id == found.id).values(turn_count=Call.turn_count + 1)
+            )
+            rows = await session.execute(
+                select(TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
+                .where(TurnRow.call_id == found.id)
+                .order_by(TurnRow.seq)
+            )
+            turns = tuple(
+                Turn(
+                    seq=r.seq,
+                    role=Role(r.role),
+                    text=r.text,
+                    at=r.spoken_at,
+                    call_id=call.call_id,
+                    fallback=r.fallback,
+                )
+                for r in rows
+            )
+            return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
+
+    async def set_topic(self, call: CallRef, topic: str) -> None:
+        """The caller's topic, as learnt from this archived call, unless a newer call has set one."""
+        this = (
+            select(Call.caller_id, Call.started_at)
+            .where(Call.platform == call.platform, Call.external_id == call.call_id)
+            .cte("this")
+        )
+        newer = (
+            select(Call.id)
+            .where(Call.caller_id == this.c.caller_id, Call.started_at > this.c.started_at)
+            .exists()
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Caller)
+                .where(Caller.id == select(this.c.caller_id).scalar_subquery(), ~newer)
+                .values(last_topic=topic)
+            )
 
     async def ping(self) -> bool:
         async with self._sessions() as session:

@@ -276,6 +276,7 @@ def speech_options(text: str, bot: VoipbinBot) -> dict[str, str]:
 
 MEMORY_VARIABLE: Final = "caller.memory"
 
+
 def fetch_actions(bot: VoipbinBot, greeting: str, brief: str, *, sleep_ms: int) -> list[dict[str, Any]]:
     """The actions a fetch answers with, per the bot's mode."""
     if bot.mode == "managed_ai":
