@@ -163,15 +163,17 @@ class VoipbinBridge:
     async def _link(self, kind: LinkKind, link_id: str, call_id: str) -> Handled:
         """Learn which call `link_id` belongs to, and apply the events that waited for it."""
         held = await self._state.link(kind, link_id, call_id)
-        answers: list[Heard] = []
+        # Caller turns released together were all said before the bot could answer: one answer, to
+        # the last of them (its memory holds them all), rather than one per turn.
+        answers: dict[CallRef, Heard] = {}
         for index, raw in enumerate(held):
             try:
                 handled = await self._apply(voipbin.parse_envelope(json.loads(raw)))
             except BaseException:
                 await self._state.hold_again(kind, link_id, held[index:])
                 raise
-            answers.extend(handled.to_answer)
-        return Handled(Outcome.APPLIED, tuple(answers))
+            answers.update((heard.call, heard) for heard in handled.to_answer)
+        return Handled(Outcome.APPLIED, tuple(answers.values()))
 
     async def _transcript(self, call_id: str, transcript: voipbin.Transcript) -> Handled:
         # Only the caller's side: in own-LLM mode we know what the bot said, and in managed-AI mode the
