@@ -213,17 +213,19 @@ class Voipbin:
     secret: str = WEBHOOK_SECRET
 
     async def fetch(
-        self, call: ScriptedCall, *, token: str = FETCH_TOKEN, method: str = "GET"
+        self, call: ScriptedCall, *, token: str = FETCH_TOKEN, method: str = "GET", activeflow: bool = True
     ) -> httpx.Response:
         # VoIPBin substitutes the numbers into the URL unencoded.
         url = f"/voipbin/fetch/{token}/{call.bot}/{call.caller}"
-        body = {"activeflow_id": call.activeflow_id, "reference_id": call.call_id}
+        body = {"reference_id": call.call_id}
+        if activeflow:
+            body["activeflow_id"] = call.activeflow_id
         return await self.http.request(
             method, url, content=json.dumps(body), headers={"content-type": "application/json; charset=utf-8"}
         )
 
-    async def actions(self, call: ScriptedCall) -> list[dict[str, Any]]:
-        response = await self.fetch(call)
+    async def actions(self, call: ScriptedCall, *, activeflow: bool = True) -> list[dict[str, Any]]:
+        response = await self.fetch(call, activeflow=activeflow)
         assert response.status_code == 200, response.text
         actions: list[dict[str, Any]] = response.json()
         return actions
