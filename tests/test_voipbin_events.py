@@ -17,18 +17,10 @@ from support.voipbin import (
     FakeVoipbinApi,
     ScriptedCall,
     Voipbin,
+    archived,
 )
 
 Rows = Callable[..., Any]
-
-
-async def archived(sql: Rows, call: ScriptedCall) -> list[tuple[str, str]]:
-    rows = await sql(
-        "SELECT t.role, t.text FROM turns t JOIN calls c ON c.id = t.call_id "
-        "WHERE c.external_id = :id ORDER BY t.seq",
-        id=call.call_id,
-    )
-    return [(r.role, r.text) for r in rows]
 
 
 async def started(voipbin: Voipbin, call: ScriptedCall) -> None:

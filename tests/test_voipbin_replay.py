@@ -12,7 +12,15 @@ import pytest
 
 from callmemory.settings import Settings
 from support.llm import FakeLLM
-from support.voipbin import MANAGED_BOT, FakeVoipbinApi, ScriptedCall, Voipbin, brief_of, greeting_of
+from support.voipbin import (
+    MANAGED_BOT,
+    FakeVoipbinApi,
+    ScriptedCall,
+    Voipbin,
+    archived,
+    brief_of,
+    greeting_of,
+)
 
 Rows = Callable[..., Any]
 Event = dict[str, Any]
@@ -26,15 +34,6 @@ CONVERSATION = [
 CALLER_LINES = ["Hello, my parcel 4417 never arrived.", "It was due on Monday.", "Thanks, goodbye."]
 SUMMARY = "The caller could not reset their password; the link was sent again."
 SEEDS = range(8)
-
-
-async def archived(sql: Rows, call: ScriptedCall) -> list[tuple[str, str]]:
-    rows = await sql(
-        "SELECT t.role, t.text FROM turns t JOIN calls c ON c.id = t.call_id "
-        "WHERE c.external_id = :id ORDER BY t.seq",
-        id=call.call_id,
-    )
-    return [(r.role, r.text) for r in rows]
 
 
 def with_redeliveries(events: list[Event], rng: random.Random, count: int = 4) -> list[Event]:

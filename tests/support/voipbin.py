@@ -9,7 +9,7 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,3 +256,13 @@ def greeting_of(actions: list[dict[str, Any]]) -> str:
 def brief_of(actions: list[dict[str, Any]]) -> str:
     value: str = next(a for a in actions if a["type"] == "variable_set")["option"]["value"]
     return value
+
+
+async def archived(sql: Callable[..., Any], call: ScriptedCall) -> list[tuple[str, str]]:
+    """The call's archived turns as (role, text), in order."""
+    rows = await sql(
+        "SELECT t.role, t.text FROM turns t JOIN calls c ON c.id = t.call_id "
+        "WHERE c.external_id = :id ORDER BY t.seq",
+        id=call.call_id,
+    )
+    return [(r.role, r.text) for r in rows]

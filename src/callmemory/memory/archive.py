@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, select, text, true, update
+from sqlalchemy import Row, case, func, literal, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +20,21 @@ _RENUMBER_NEGATED = text(
 )
 
 
+_TURN_COLUMNS = (TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
+
+
+def _turn(row: Row[*tuple[Any, ...]]) -> Turn:
+    """A turn from a row of _TURN_COLUMNS plus the call's `external_id`."""
+    return Turn(
+        seq=row.seq,
+        role=Role(row.role),
+        text=row.text,
+        at=row.spoken_at,
+        call_id=row.external_id,
+        fallback=row.fallback,
+    )
+
+
 class Archive:
     """Postgres operations. Each public method is one transaction."""
 
@@ -28,14 +44,7 @@ class Archive:
     async def load_caller(self, caller: CallerId, recent_turns: int) -> CallerMemory | None:
         """The caller's lasting memory and most recent turns, in one indexed query; None if unknown."""
         recent = (
-            select(
-                TurnRow.seq,
-                TurnRow.role,
-                TurnRow.text,
-                TurnRow.spoken_at,
-                TurnRow.fallback,
-                Call.external_id,
-            )
+            select(*_TURN_COLUMNS, Call.external_id)
             .join(Call, Call.id == TurnRow.call_id)
             .where(Call.caller_id == Caller.id)
             .order_by(Call.started_at.desc(), TurnRow.seq.desc())
@@ -52,18 +61,7 @@ class Archive:
             rows = (await session.execute(stmt)).all()
         if not rows:
             return None
-        turns = [
-            Turn(
-                seq=r.seq,
-                role=Role(r.role),
-                text=r.text,
-                at=r.spoken_at,
-                call_id=r.external_id,
-                fallback=r.fallback,
-            )
-            for r in rows
-            if r.seq is not None
-        ]
+        turns = [_turn(r) for r in rows if r.seq is not None]
         turns.reverse()  # the query reads newest first; memory is kept oldest first
         return CallerMemory(
             caller=caller, call_count=rows[0].call_count, last_topic=rows[0].last_topic, recent=tuple(turns)
@@ -200,21 +198,11 @@ class Archive:
                 update(Call).where(Call.id == found.id).values(turn_count=Call.turn_count + 1)
             )
             rows = await session.execute(
-                select(TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
+                select(*_TURN_COLUMNS, literal(call.call_id).label("external_id"))
                 .where(TurnRow.call_id == found.id)
                 .order_by(TurnRow.seq)
             )
-            turns = tuple(
-                Turn(
-                    seq=r.seq,
-                    role=Role(r.role),
-                    text=r.text,
-                    at=r.spoken_at,
-                    call_id=call.call_id,
-                    fallback=r.fallback,
-                )
-                for r in rows
-            )
+            turns = tuple(_turn(r) for r in rows)
             return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
 
     async def set_topic(self, call: CallRef, topic: str) -> None:

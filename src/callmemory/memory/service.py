@@ -244,3 +244,7 @@ async def _stores(doing: str) -> AsyncIterator[None]:
     except (RedisError, OSError) as exc:
         log.error("redis failed while %s: %s", doing, exc)
         raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
+
+
+# Adapters that keep state of their own in Redis fail the same way: a 503, so the platform retries.
+hot_store_errors = _stores

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -23,9 +22,9 @@ from redis.exceptions import RedisError
 from callmemory.calls import CallHandler, Heard
 from callmemory.conversation.brief import memory_brief
 from callmemory.conversation.greeting import Greetings
-from callmemory.errors import CallAlreadyEnded, CallNotStarted, StoreUnavailable
+from callmemory.errors import CallAlreadyEnded, CallNotStarted
 from callmemory.events import CallRef, CallStarted, Role
-from callmemory.memory.service import MemoryService
+from callmemory.memory.service import MemoryService, hot_store_errors
 from callmemory.settings import Settings, VoipbinBot
 from callmemory.telephony import voipbin
 from callmemory.telephony.voipbin_api import VoipbinApi
@@ -48,16 +47,6 @@ class Handled:
 
 
 _HELD = Handled(Outcome.HELD)
-
-
-@contextlib.asynccontextmanager
-async def _redis(doing: str) -> AsyncIterator[None]:
-    """This adapter's own Redis failures are a 503 too, so that VoIPBin retries the event."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        log.error("redis failed while %s: %s", doing, exc)
-        raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
 
 
 def _ref(call_id: str) -> CallRef:
@@ -93,7 +82,7 @@ class VoipbinBridge:
                 CallStarted(_ref(call_id), caller_number, bot_number), greetings
             )
             greeting, memory = opened.greeting, opened.memory
-            async with _redis("linking the call"):
+            async with hot_store_errors("linking the call"):
                 await self._state.remember_call(call_id, bot=caller.bot_number, caller=caller.caller_hash)
                 if request.activeflow_id:
                     await self._link("af", request.activeflow_id, call_id)
@@ -116,18 +105,18 @@ class VoipbinBridge:
         """Apply one delivery exactly once. Raises (and forgets the delivery) if it could not be stored."""
         if event.data is None:
             return Handled(Outcome.IGNORED)
-        async with _redis("recording the delivery"):
+        async with hot_store_errors("recording the delivery"):
             if not await self._state.claim(event.key):
                 log.info("VoIPBin redelivered %s; ignored", event.key)
                 return Handled(Outcome.DUPLICATE)
         try:
-            async with _redis(f"applying {event.type}"):
+            async with hot_store_errors(f"applying {event.type}"):
                 handled = await self._apply(event)
         except BaseException:
             with contextlib.suppress(RedisError, OSError):
                 await self._state.release(event.key)
             raise
-        async with _redis("recording the delivery"):
+        async with hot_store_errors("recording the delivery"):
             await self._state.confirm(event.key)
         return handled
 
