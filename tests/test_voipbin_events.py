@@ -207,3 +207,29 @@ async def test_an_event_with_a_bad_field_gets_422_naming_it(voipbin: Voipbin) ->
 
     assert response.status_code == 422
     assert response.json()["field"] == "data.transcribe_id"
+
+
+async def test_a_hangup_reporting_an_odd_caller_number_still_archives_the_call(
+    voipbin: Voipbin, sql: Rows
+) -> None:
+    call = ScriptedCall()
+    await started(voipbin, call)
+    hangup = call.hangup()
+    hangup["data"]["source"]["target"] = "anonymous"
+
+    await voipbin.deliver_all([hangup])
+
+    assert len(await archived(sql, call)) == 1  # the greeting
+
+
+async def test_events_of_a_call_no_fetch_started_are_acknowledged_and_dropped(
+    voipbin: Voipbin, sql: Rows
+) -> None:
+    call = ScriptedCall(bot=MANAGED_BOT)
+
+    outcomes = await voipbin.deliver_all(
+        [call.created(), call.hangup(), call.ai_message("user", "Hello?"), call.summary("Nothing.")]
+    )
+
+    assert outcomes == ["applied", "applied", "ignored", "ignored"]
+    assert await sql("SELECT id FROM calls") == []

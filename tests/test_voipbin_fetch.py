@@ -89,11 +89,14 @@ async def test_a_plus_turned_into_a_space_is_the_same_caller(voipbin: Voipbin) -
     assert "My order 4417 never arrived" in greeting_of(actions)
 
 
-async def test_a_caller_number_that_is_not_a_phone_number_gets_422(voipbin: Voipbin) -> None:
-    response = await voipbin.fetch(ScriptedCall(caller="anonymous"))
+async def test_a_withheld_caller_number_is_greeted_as_new_and_nothing_is_recorded(
+    voipbin: Voipbin, redis: Redis, voipbin_settings: Settings
+) -> None:
+    actions = await voipbin.actions(ScriptedCall(caller="anonymous", bot=MANAGED_BOT))
 
-    assert response.status_code == 422
-    assert response.json()["error"] == "invalid_phone_number"
+    assert greeting_of(actions) == voipbin_settings.greeting_new
+    assert actions[0]["option"]["value"] == NEW_CALLER
+    assert await _keys(redis, voipbin_settings) == []
 
 
 async def test_a_fetch_without_a_body_still_greets(voipbin: Voipbin, voipbin_settings: Settings) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from callmemory.calls import CallHandler, Heard
-from callmemory.conversation.brief import memory_brief
+from callmemory.conversation.brief import NEW_CALLER, memory_brief
 from callmemory.conversation.greeting import Greetings
-from callmemory.errors import CallAlreadyEnded, CallNotStarted
+from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidPhoneNumber
 from callmemory.events import CallRef, CallStarted, Role
 from callmemory.memory.service import MemoryService, hot_store_errors
 from callmemory.settings import Settings, VoipbinBot
@@ -73,7 +73,16 @@ class VoipbinBridge:
         self, bot_number: str, caller_number: str, request: voipbin.FetchRequest
     ) -> list[dict[str, Any]]:
         """The actions for a call's `fetch`: greeting and memory, per the bot's mode."""
-        caller, _ = self._memory.identify(caller_number, bot_number)
+        try:
+            caller, _ = self._memory.identify(caller_number, bot_number)
+        except InvalidPhoneNumber as exc:
+            # A withheld or unusual number: anything but actions would stop the flow and leave the
+            # caller in silence, so they are greeted as a stranger and nothing is recorded.
+            log.warning("VoIPBin fetch for a caller without memory: %s", exc.message)
+            bot = self._settings.voipbin_bot(bot_number)
+            return voipbin.fetch_actions(
+                bot, self._greetings(bot).new, NEW_CALLER, sleep_ms=self._settings.voipbin_sleep_ms
+            )
         bot = self._settings.voipbin_bot(caller.bot_number)
         greetings = self._greetings(bot)
         if request.reference_id:
@@ -131,7 +140,7 @@ class VoipbinBridge:
             case voipbin.Transcript():
                 call_id = await self._state.resolve_or_hold("tr", data.transcribe_id, raw)
                 return await self._transcript(call_id, data) if call_id else _HELD
-            case voipbin.AIMessage() if data.speaker is not None and data.activeflow_id:
+            case voipbin.AIMessage() if data.speaker and data.activeflow_id and data.content.strip():
                 call_id = await self._state.resolve_or_hold("af", data.activeflow_id, raw)
                 return await self._ai_message(call_id, data) if call_id else _HELD
             case voipbin.Summary() if data.content:
@@ -174,12 +183,8 @@ class VoipbinBridge:
             if (await self._bot_of(call)).mode != "own_llm":
                 return Handled(Outcome.IGNORED)
             heard = await self._calls.hear(call, transcript.message, at=None)
-        except CallAlreadyEnded:
-            await self._memory.add_late_turn(call, Role.CALLER, transcript.message, transcript.tm_create)
-            return Handled(Outcome.APPLIED)
-        except CallNotStarted:
-            log.warning("VoIPBin transcript for call %s, which no fetch started; dropped", call_id)
-            return Handled(Outcome.IGNORED)
+        except (CallAlreadyEnded, CallNotStarted):
+            return await self._late_turn(call, Role.CALLER, transcript.message, transcript.tm_create)
         return Handled(Outcome.APPLIED, (heard,))
 
     async def _bot_of(self, call: CallRef) -> VoipbinBot:
@@ -195,7 +200,21 @@ class VoipbinBridge:
         )
         score = at.timestamp() if at else time.time()
         if not await self._state.buffer_turn(call_id, turn, score):
-            await self._memory.add_late_turn(_ref(call_id), message.speaker, message.content, at)
+            return await self._late_turn(_ref(call_id), message.speaker, message.content, at)
+        return Handled(Outcome.APPLIED)
+
+    async def _late_turn(self, call: CallRef, role: Role, text: str, at: datetime | None) -> Handled:
+        """A turn of a call whose hangup has been handled: it joins the archived call."""
+        try:
+            await self._memory.caller_of(call)
+        except CallNotStarted:
+            log.warning("VoIPBin turn for call %s, which no fetch started; dropped", call.call_id)
+            return Handled(Outcome.IGNORED)
+        except CallAlreadyEnded:
+            pass  # archived: the usual case
+        # Still being archived (or its archiving failed and awaits the hangup's retry): this raises a
+        # 503, and VoIPBin's retry of this event comes back later.
+        await self._memory.add_late_turn(call, role, text, at)
         return Handled(Outcome.APPLIED)
 
     async def _summary(self, summary: voipbin.Summary, raw: str) -> Handled:
@@ -226,7 +245,9 @@ class VoipbinBridge:
             at = datetime.fromisoformat(data["at"]) if data["at"] else None
             await self._memory.record_turn(call, caller, Role(data["r"]), data["t"], at=at)
             await self._state.unbuffer(info.id, turn)
-        outcome = await self._memory.end_call(call, info.caller or None, info.hangup_reason)
+        # Found by the call's id: a number VoIPBin reports oddly must not keep the call from its archive.
+        number = info.caller if self._settings.store_raw_numbers else None
+        outcome = await self._memory.end_call(call, number or None, info.hangup_reason)
         log.info("VoIPBin call %s hung up: %s", info.id, outcome)
         return Handled(Outcome.APPLIED)
 
