@@ -4,13 +4,16 @@ modes: the archive holds what was said, exactly once, in order, and the next cal
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from callmemory.settings import Settings
+from conftest import purge
 from support.llm import FakeLLM
 from support.voipbin import (
     MANAGED_BOT,
@@ -183,3 +186,48 @@ async def test_the_next_own_llm_call_is_greeted_and_prompted_from_the_last(
     prompt = llm.prompt_text()
     assert all(line in prompt for line in CALLER_LINES)
     assert llm.requests[-1]["messages"][-1] == {"role": "user", "content": "Any news?"}
+
+
+async def deliver_like_voipbin(voipbin: Voipbin, event: Event) -> None:
+    """One delivery with VoIPBin's retry: again on 5xx (VoIPBin waits 1 s; here a moment will do)."""
+    for _ in range(20):
+        response = await voipbin.deliver(event)
+        if response.status_code < 500:
+            assert response.status_code == 200, response.text
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{event['type']} was never accepted")
+
+
+@pytest.mark.parametrize("seed", SEEDS[:4])
+async def test_a_managed_ai_call_delivered_concurrently_is_archived_once_in_order(
+    voipbin: Voipbin, sql: Rows, voipbin_settings: Settings, seed: int
+) -> None:
+    rng = random.Random(seed)
+    call = ScriptedCall(bot=MANAGED_BOT)
+    await voipbin.actions(call)
+    events = managed_call(call)
+    rng.shuffle(events)
+
+    await asyncio.gather(*(deliver_like_voipbin(voipbin, e) for e in with_redeliveries(events, rng)))
+
+    expected = [("bot", voipbin_settings.greeting_new)] + [
+        ("caller" if role == "user" else "bot", text) for role, text in CONVERSATION
+    ]
+    assert await archived(sql, call) == expected
+    [row] = await sql("SELECT summary FROM calls WHERE external_id = :id", id=call.call_id)
+    assert row.summary == SUMMARY
+
+
+async def test_the_next_call_is_briefed_from_postgres_when_redis_lost_the_memory(
+    voipbin: Voipbin, redis: Redis, voipbin_settings: Settings
+) -> None:
+    first = ScriptedCall(bot=MANAGED_BOT)
+    await voipbin.actions(first)
+    await voipbin.deliver_all(managed_call(first))
+    await purge(redis, voipbin_settings.redis_prefix)
+
+    actions = await voipbin.actions(ScriptedCall(bot=MANAGED_BOT))
+
+    assert "I need help resetting my password" in greeting_of(actions)
+    assert all(text in brief_of(actions) for _, text in CONVERSATION)
