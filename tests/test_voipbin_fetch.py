@@ -141,3 +141,15 @@ async def test_the_fetch_records_the_greeting_as_the_first_turn(
         id=call.call_id,
     )
     assert [tuple(r) for r in rows] == [("bot", voipbin_settings.greeting_new)]
+
+
+async def test_the_docs_show_voipbin_events_and_fetch_answers(voipbin: Voipbin) -> None:
+    spec = (await voipbin.http.get("/openapi.json")).json()
+
+    events = spec["paths"]["/voipbin/events"]["post"]["requestBody"]["content"]["application/json"]
+    kinds = {e["value"]["type"] for e in events["examples"].values()}
+    assert {"call_progressing", "transcript_created", "aimessage_created", "call_hangup"} <= kinds
+    fetch = spec["paths"]["/voipbin/fetch/{token}/{bot}/{caller}"]
+    answers = fetch["get"]["responses"]["200"]["content"]["application/json"]["examples"]
+    assert {"managed-AI mode", "own-LLM mode"} <= set(answers)
+    assert "post" in fetch

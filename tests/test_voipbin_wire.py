@@ -199,3 +199,10 @@ def test_own_llm_fetch_greets_transcribes_the_caller_and_holds_the_call() -> Non
     assert actions[1]["option"] == {"language": "en-US", "direction": "in"}
     assert actions[2]["option"] == {"duration": 60_000}
     _ids_are_fresh_uuids(actions)
+
+
+@pytest.mark.parametrize("name", sorted(voipbin.EVENT_EXAMPLES))
+def test_every_documented_example_event_parses(name: str) -> None:
+    body = json.dumps(voipbin.EVENT_EXAMPLES[name]["value"]).encode()
+
+    assert voipbin.parse(body).data is not None

@@ -46,7 +46,13 @@ _FETCH_DOC: Final[dict[str, Any]] = {
         "`variable_set caller.memory`, `talk` (greeting) and `ai_talk`; own_llm bots get `talk`, "
         "`transcribe_start` and `sleep`."
     ),
-    "responses": responses(401, 422, 503),
+    "responses": {
+        200: {
+            "description": "A bare JSON array of actions, each with a fresh id",
+            "content": {"application/json": {"examples": voipbin.FETCH_EXAMPLES}},
+        },
+        **responses(401, 422, 503),
+    },
 }
 _FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
 
@@ -82,6 +88,12 @@ async def fetch(
         "503 only when the event could not be stored (VoIPBin then retries)."
     ),
     responses=responses(400, 401, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"examples": voipbin.EVENT_EXAMPLES}},
+        }
+    },
 )
 async def events(
     request: Request, background: BackgroundTasks, settings: SettingsDep, bridge: BridgeDep
