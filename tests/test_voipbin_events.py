@@ -233,3 +233,20 @@ async def test_events_of_a_call_no_fetch_started_are_acknowledged_and_dropped(
 
     assert outcomes == ["applied", "applied", "ignored", "ignored"]
     assert await sql("SELECT id FROM calls") == []
+
+
+async def test_a_hangup_the_archive_could_not_take_gets_503_and_its_retry_archives_once(
+    voipbin_settings: Settings, llm: FakeLLM, voipbin_api: FakeVoipbinApi, voipbin: Voipbin, sql: Rows
+) -> None:
+    call = ScriptedCall(bot=MANAGED_BOT)
+    await started(voipbin, call)
+    await voipbin.deliver_all([call.ai_message("user", "Hello?"), call.ai_message("assistant", "Hi there.")])
+    hangup = call.hangup()
+    down = voipbin_settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/x"})
+    async with running(down) as http:
+        failed = await Voipbin(http, voipbin_api).deliver(hangup)
+
+    await voipbin.deliver_all([hangup])
+
+    assert failed.status_code == 503
+    assert [text for _, text in await archived(sql, call)][1:] == ["Hello?", "Hi there."]

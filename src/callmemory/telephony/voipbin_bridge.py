@@ -236,14 +236,16 @@ class VoipbinBridge:
     async def _hangup(self, info: voipbin.CallInfo) -> Handled:
         call = info.call
         # Sealed first: an AI message arriving from now on goes to the archived call instead.
-        for turn in await self._state.seal(info.id):
+        buffered = await self._state.seal(info.id)
+        try:
+            caller = await self._memory.caller_of(call)
+        except (CallNotStarted, CallAlreadyEnded):
+            buffered = []  # no live call to add them to: unknown to us, or archived already
+        for turn in buffered:
             data = json.loads(turn)
-            try:
-                caller = await self._memory.caller_of(call)
-            except (CallNotStarted, CallAlreadyEnded):
-                break
             at = datetime.fromisoformat(data["at"]) if data["at"] else None
             await self._memory.record_turn(call, caller, Role(data["r"]), data["t"], at=at)
+            # One by one: if this fails half-way, the hangup's retry records only what is left.
             await self._state.unbuffer(info.id, turn)
         # Found by the call's id: a number VoIPBin reports oddly must not keep the call from its archive.
         number = info.caller if self._settings.store_raw_numbers else None
