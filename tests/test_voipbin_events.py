@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
+from callmemory.telephony import voipbin as voipbin_wire
 from conftest import running
 from support.llm import FakeLLM
 from support.voipbin import (
@@ -250,3 +251,29 @@ async def test_a_hangup_the_archive_could_not_take_gets_503_and_its_retry_archiv
 
     assert failed.status_code == 503
     assert [text for _, text in await archived(sql, call)][1:] == ["Hello?", "Hi there."]
+
+
+async def test_a_summary_naming_only_its_activeflow_waits_for_the_call(voipbin: Voipbin, sql: Rows) -> None:
+    call = ScriptedCall(bot=MANAGED_BOT)
+    await voipbin.actions(call, activeflow=False)
+    summary = call.summary("The caller asked about order 4417.")
+    summary["data"].update(reference_type="aicall", reference_id=voipbin_wire.ZERO_UUID)
+
+    outcomes = await voipbin.deliver_all([summary, call.created(), call.hangup()])
+
+    assert outcomes[0] == "held"
+    [row] = await sql("SELECT summary FROM calls WHERE external_id = :id", id=call.call_id)
+    assert row.summary == "The caller asked about order 4417."
+
+
+async def test_with_raw_numbers_kept_the_hangup_stores_the_callers_number(
+    voipbin_settings: Settings, llm: FakeLLM, voipbin_api: FakeVoipbinApi, sql: Rows
+) -> None:
+    keeping = voipbin_settings.model_copy(update={"store_raw_numbers": True})
+    call = ScriptedCall()
+    async with running(keeping) as http:
+        platform = Voipbin(http, voipbin_api)
+        await started(platform, call)
+        await platform.deliver_all([call.hangup()])
+
+    assert [r.caller_number for r in await sql("SELECT caller_number FROM callers")] == [call.caller]
