@@ -13,7 +13,7 @@ import pytest
 from callmemory.errors import InvalidEvent, MalformedBody
 from callmemory.events import Role
 from callmemory.settings import VoipbinBot
-from callmemory.telephony import voipbin
+from callmemory.telephony import voipbin, voipbin_examples
 
 SECRET = b"whsec-test-0123"
 BODY = b'{"type":"call_hangup","data":{"id":"5371e9db-d035-4db6-a8d6-0994d33e744e"}}'
@@ -201,8 +201,8 @@ def test_own_llm_fetch_greets_transcribes_the_caller_and_holds_the_call() -> Non
     _ids_are_fresh_uuids(actions)
 
 
-@pytest.mark.parametrize("name", sorted(voipbin.EVENT_EXAMPLES))
+@pytest.mark.parametrize("name", sorted(voipbin_examples.EVENT_EXAMPLES))
 def test_every_documented_example_event_parses(name: str) -> None:
-    body = json.dumps(voipbin.EVENT_EXAMPLES[name]["value"]).encode()
+    body = json.dumps(voipbin_examples.EVENT_EXAMPLES[name]["value"]).encode()
 
     assert voipbin.parse(body).data is not None

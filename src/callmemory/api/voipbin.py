@@ -12,7 +12,7 @@ from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
 from callmemory.api.errors import responses
 from callmemory.errors import CallMemoryError, InvalidEvent
-from callmemory.telephony import voipbin
+from callmemory.telephony import voipbin, voipbin_examples
 from callmemory.telephony.voipbin_bridge import VoipbinBridge
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ _FETCH_DOC: Final[dict[str, Any]] = {
     "responses": {
         200: {
             "description": "A bare JSON array of actions, each with a fresh id",
-            "content": {"application/json": {"examples": voipbin.FETCH_EXAMPLES}},
+            "content": {"application/json": {"examples": voipbin_examples.FETCH_EXAMPLES}},
         },
         **responses(401, 422, 503),
     },
@@ -91,7 +91,7 @@ async def fetch(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"examples": voipbin.EVENT_EXAMPLES}},
+            "content": {"application/json": {"examples": voipbin_examples.EVENT_EXAMPLES}},
         }
     },
 )
