@@ -85,6 +85,13 @@ def expected_own_llm(greeting: str, spoken: list[str]) -> list[tuple[str, str]]:
     return expected
 
 
+def expected_managed(greeting: str) -> list[tuple[str, str]]:
+    """The greeting, then the AI conversation as the caller heard it (system messages are not heard)."""
+    return [("bot", greeting)] + [
+        ("caller" if role == "user" else "bot", text) for role, text in CONVERSATION
+    ]
+
+
 # -- managed-AI mode -------------------------------------------------------------------------------
 async def test_a_managed_ai_call_in_order_is_archived_as_said(
     voipbin: Voipbin, sql: Rows, voipbin_settings: Settings
@@ -94,9 +101,7 @@ async def test_a_managed_ai_call_in_order_is_archived_as_said(
 
     await voipbin.deliver_all(managed_call(call))
 
-    expected = [("bot", voipbin_settings.greeting_new)] + [
-        ("caller" if role == "user" else "bot", text) for role, text in CONVERSATION
-    ]
+    expected = expected_managed(voipbin_settings.greeting_new)
     assert await archived(sql, call) == expected
 
 
@@ -113,9 +118,7 @@ async def test_a_managed_ai_call_shuffled_with_redeliveries_is_archived_once_in_
 
     await voipbin.deliver_all(with_redeliveries(events, rng))
 
-    expected = [("bot", voipbin_settings.greeting_new)] + [
-        ("caller" if role == "user" else "bot", text) for role, text in CONVERSATION
-    ]
+    expected = expected_managed(voipbin_settings.greeting_new)
     assert await archived(sql, call) == expected
     [row] = await sql("SELECT summary, turn_count FROM calls WHERE external_id = :id", id=call.call_id)
     assert (row.summary, row.turn_count) == (SUMMARY, len(expected))
@@ -211,9 +214,7 @@ async def test_a_managed_ai_call_delivered_concurrently_is_archived_once_in_orde
 
     await asyncio.gather(*(deliver_like_voipbin(voipbin, e) for e in with_redeliveries(events, rng)))
 
-    expected = [("bot", voipbin_settings.greeting_new)] + [
-        ("caller" if role == "user" else "bot", text) for role, text in CONVERSATION
-    ]
+    expected = expected_managed(voipbin_settings.greeting_new)
     assert await archived(sql, call) == expected
     [row] = await sql("SELECT summary FROM calls WHERE external_id = :id", id=call.call_id)
     assert row.summary == SUMMARY
