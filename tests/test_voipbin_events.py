@@ -277,3 +277,17 @@ async def test_with_raw_numbers_kept_the_hangup_stores_the_callers_number(
         await platform.deliver_all([call.hangup()])
 
     assert [r.caller_number for r in await sql("SELECT caller_number FROM callers")] == [call.caller]
+
+
+async def test_a_call_event_with_a_withheld_number_still_links_its_activeflow(
+    voipbin: Voipbin, sql: Rows
+) -> None:
+    call = ScriptedCall(bot=MANAGED_BOT)
+    await voipbin.actions(call, activeflow=False)
+    created = call.created()
+    created["data"]["source"] = {"type": "tel", "target": "anonymous"}
+
+    outcomes = await voipbin.deliver_all([call.ai_message("user", "Hello?"), created, call.hangup()])
+
+    assert outcomes == ["held", "applied", "applied"]
+    assert (await archived(sql, call))[-1] == ("caller", "Hello?")

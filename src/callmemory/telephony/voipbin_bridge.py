@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from callmemory.calls import CallHandler, Heard
 from callmemory.conversation.brief import NEW_CALLER, memory_brief
 from callmemory.conversation.greeting import Greetings
-from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidPhoneNumber
+from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.events import CallRef, CallStarted, Role
 from callmemory.memory.service import MemoryService, hot_store_errors
 from callmemory.settings import Settings, VoipbinBot
@@ -148,8 +148,12 @@ class VoipbinBridge:
         return Handled(Outcome.IGNORED)
 
     async def _learn_call(self, info: voipbin.CallInfo) -> Handled:
-        if info.caller and info.bot:
+        try:
             caller, _ = self._memory.identify(info.caller, info.bot)
+        except (InvalidPhoneNumber, InvalidEvent) as exc:
+            # A withheld number: nothing to remember about the caller, but the links still matter.
+            log.info("VoIPBin call %s: %s", info.id, exc.message)
+        else:
             fields = {"bot": caller.bot_number, "caller": caller.caller_hash}
             if info.activeflow_id:
                 fields["flow"] = info.activeflow_id
