@@ -20,11 +20,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from callmemory.app import create_app
 from callmemory.db.migrate import upgrade
 from callmemory.services import open_services
-from callmemory.settings import ApiKey, Settings
+from callmemory.settings import ApiKey, Settings, VoipbinBot
 from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY
 from support.llm import FakeLLM, LLMServer
 from support.phone import Phone
 from support.services import create_database, drop_database, postgres_server_url, redis_server_url
+from support.voipbin import (
+    ACCESS_KEY,
+    AI_ID,
+    FETCH_TOKEN,
+    MANAGED_BOT,
+    WEBHOOK_SECRET,
+    FakeVoipbinApi,
+    Voipbin,
+    VoipbinApiServer,
+)
 
 TEST_SECRET = "test-hash-secret-0123456789abcdef"
 
@@ -159,3 +169,37 @@ async def summarise_queued(settings: Settings) -> int:
     async with open_services(settings) as services:
         assert services.summaries is not None
         return await services.summaries.drain()
+
+
+# -- VoIPBin: its REST API served by a local stub, the app configured with one bot in each mode -------
+@pytest.fixture(scope="session")
+async def voipbin_api_server() -> AsyncIterator[VoipbinApiServer]:
+    async with VoipbinApiServer().running() as server:
+        yield server
+
+
+@pytest.fixture
+def voipbin_api(voipbin_api_server: VoipbinApiServer) -> FakeVoipbinApi:
+    voipbin_api_server.api = FakeVoipbinApi()
+    return voipbin_api_server.api
+
+
+@pytest.fixture
+def voipbin_settings(settings: Settings, voipbin_api_server: VoipbinApiServer) -> Settings:
+    return settings.model_copy(
+        update={
+            "voipbin_webhook_secret": SecretStr(WEBHOOK_SECRET),
+            "voipbin_fetch_token": SecretStr(FETCH_TOKEN),
+            "voipbin_access_key": SecretStr(ACCESS_KEY),
+            "voipbin_api_url": voipbin_api_server.base_url,
+            "voipbin_bots": {MANAGED_BOT: VoipbinBot(mode="managed_ai", ai_id=AI_ID)},
+        }
+    )
+
+
+@pytest.fixture
+async def voipbin(
+    voipbin_settings: Settings, llm: FakeLLM, voipbin_api: FakeVoipbinApi
+) -> AsyncIterator[Voipbin]:
+    async with running(voipbin_settings) as http:
+        yield Voipbin(http, voipbin_api)

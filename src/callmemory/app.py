@@ -9,7 +9,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 
 from callmemory import __version__
-from callmemory.api import errors, health, memory, webhooks
+from callmemory.api import errors, health, memory, voipbin, webhooks
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(webhooks.router)
+    app.include_router(voipbin.router)
     app.include_router(health.router)
     app.include_router(memory.router)
     return app

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,6 +28,9 @@ from callmemory.memory.records import CallerRecords
 from callmemory.memory.service import MemoryService
 from callmemory.settings import Settings
 from callmemory.summary_worker import SummaryWorker
+from callmemory.telephony.voipbin_api import VoipbinApi
+from callmemory.telephony.voipbin_bridge import VoipbinBridge
+from callmemory.telephony.voipbin_state import VoipbinState
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class Services:
     records: CallerRecords
     eraser: Eraser
     summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
+    voipbin: VoipbinBridge
 
 
 def _summary_worker(
@@ -112,6 +117,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if settings.openai_api_key
         else None
     )
+    voipbin_http = (
+        httpx.AsyncClient(
+            base_url=settings.voipbin_api_url,
+            headers={"Authorization": f"Bearer {settings.voipbin_access_key.get_secret_value()}"},
+            timeout=settings.voipbin_api_timeout_s,
+        )
+        if settings.voipbin_access_key
+        else None
+    )
     try:
         hot = HotStore(
             redis,
@@ -147,6 +161,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             prompt=prompt,
             max_speech_chars=settings.max_speech_chars,
         )
+        voipbin = VoipbinBridge(
+            calls,
+            memory,
+            VoipbinState(redis, prefix=settings.redis_prefix, ttl_s=settings.call_ttl_s),
+            VoipbinApi(voipbin_http, attempts=settings.voipbin_api_attempts) if voipbin_http else None,
+            settings,
+        )
         if summaries is not None and settings.summary_worker:
             summaries.start()
         try:
@@ -162,11 +183,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 records=records,
                 eraser=Eraser(hot, records),
                 summaries=summaries,
+                voipbin=voipbin,
             )
         finally:
             if summaries is not None:
                 await summaries.stop()
     finally:
+        if voipbin_http is not None:
+            await voipbin_http.aclose()
         if llm is not None:
             await llm.close()
         await redis.aclose()

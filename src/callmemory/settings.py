@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that people paste from examples; refusing them outside development stops a deployment from
@@ -35,6 +36,31 @@ class ApiKey(BaseModel):
         if len(value.get_secret_value()) < 24:
             raise ValueError("an API key must be at least 24 characters long")
         return value
+
+
+class VoipbinBot(BaseModel):
+    """How callmemory drives calls to one VoIPBin number (a value of CALLMEMORY_VOIPBIN_BOTS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["own_llm", "managed_ai"] = Field(
+        default="own_llm",
+        description="own_llm: our LLM answers VoIPBin transcripts; managed_ai: a VoIPBin AI talks.",
+    )
+    ai_id: str | None = Field(default=None, description="The VoIPBin AI's uuid (managed_ai mode).")
+    language: str = "en-US"
+    provider: str = Field(default="gcp", description="VoIPBin's text-to-speech provider (gcp or aws).")
+    voice_id: str = ""
+    greeting_new: str | None = Field(default=None, description="Overrides CALLMEMORY_GREETING_NEW.")
+    greeting_returning: str | None = Field(
+        default=None, description="Overrides CALLMEMORY_GREETING_RETURNING ({topic} is replaced)."
+    )
+
+    @model_validator(mode="after")
+    def _managed_ai_needs_an_ai(self) -> Self:
+        if self.mode == "managed_ai" and not self.ai_id:
+            raise ValueError("a managed_ai bot needs `ai_id`, the uuid of its VoIPBin AI")
+        return self
 
 
 def _env(name: str) -> AliasChoices:
@@ -154,6 +180,44 @@ class Settings(BaseSettings):
         "or is there something new?"
     )
 
+    # VoIPBin (telephony/voipbin.py, api/voipbin.py).
+    voipbin_bots: dict[str, VoipbinBot] = Field(
+        default_factory=dict,
+        description='JSON: bot E.164 number -> settings, e.g. {"+15559876543": {"mode": "managed_ai", '
+        '"ai_id": "..."}}. Numbers not listed get the defaults (own_llm mode).',
+    )
+    voipbin_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The webhook secret set in VoIPBin; when set, unsigned or badly signed events get 401.",
+    )
+    voipbin_fetch_token: SecretStr | None = Field(
+        default=None,
+        description="Secret path segment of the fetch URL (VoIPBin does not sign fetches). Unset: no fetch.",
+    )
+    voipbin_api_url: str = Field(default="https://api.voipbin.net/v1.0", description="VoIPBin's REST API.")
+    voipbin_access_key: SecretStr | None = Field(
+        default=None, description="VoIPBin access key, for speaking own-LLM answers into calls."
+    )
+    voipbin_api_timeout_s: float = Field(default=3.0, gt=0, description="Per attempt.")
+    voipbin_api_attempts: int = Field(default=3, ge=1, le=10, description="Tries of a talk on 5xx/errors.")
+    voipbin_brief_chars: int = Field(
+        default=1500, ge=100, description="Upper bound of the memory brief handed to a VoIPBin AI."
+    )
+    voipbin_sleep_ms: int = Field(
+        default=3_600_000, ge=1000, description="own_llm mode: how long the fetched `sleep` holds the call."
+    )
+
+    @field_validator("voipbin_bots")
+    @classmethod
+    def _bot_numbers_are_e164(cls, value: dict[str, VoipbinBot]) -> dict[str, VoipbinBot]:
+        for number in value:
+            if not re.fullmatch(r"\+[0-9]{7,15}", number):
+                raise ValueError(f"voipbin_bots key {number!r} is not an E.164 number like +15559876543")
+        return value
+
+    def voipbin_bot(self, bot_e164: str) -> VoipbinBot:
+        return self.voipbin_bots.get(bot_e164) or VoipbinBot()
+
     @field_validator(
         "database_url",
         "redis_url",
@@ -161,6 +225,9 @@ class Settings(BaseSettings):
         "openai_base_url",
         "hash_secret",
         "default_bot_number",
+        "voipbin_webhook_secret",
+        "voipbin_fetch_token",
+        "voipbin_access_key",
         mode="before",
     )
     @classmethod

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callmemory.db.models import Call, Caller, Erasure, SummaryJob, TurnRow
-from callmemory.events import Role
+from callmemory.events import CallRef, Role
 from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn, clean_profile
 
@@ -35,6 +35,15 @@ def turn_of(row: Any, call_id: str) -> Turn:
     )
 
 
+_RENUMBER_NEGATED = text(
+    "UPDATE turns SET seq = -o.n FROM (SELECT seq, row_number() OVER (ORDER BY spoken_at, seq) AS n "
+    "FROM turns WHERE call_id = :c) AS o WHERE turns.call_id = :c AND turns.seq = o.seq"
+)
+
+
+_TURN_COLUMNS = (TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
+
+
 class Archive:
     """Postgres operations. Each public method is one transaction."""
 
@@ -47,14 +56,7 @@ class Archive:
         """The caller's lasting memory, summaries and most recent turns, in one indexed query; None if
         unknown. The call summaries come as one JSON column, so they do not multiply the turn rows."""
         recent = (
-            select(
-                TurnRow.seq,
-                TurnRow.role,
-                TurnRow.text,
-                TurnRow.spoken_at,
-                TurnRow.fallback,
-                Call.external_id,
-            )
+            select(*_TURN_COLUMNS, Call.external_id)
             .join(Call, Call.id == TurnRow.call_id)
             .where(Call.caller_id == Caller.id)
             .order_by(Call.started_at.desc(), TurnRow.seq.desc())
@@ -182,6 +184,7 @@ class Archive:
                         ended_at=record.ended_at,
                         end_reason=record.end_reason,
                         turn_count=len(record.turns),
+                        summary=record.summary,
                     )
                     .on_conflict_do_nothing(index_elements=[Call.platform, Call.external_id])
                     .returning(Call.id)
@@ -231,6 +234,76 @@ class Archive:
                 )
             )
             return True
+
+    async def set_summary(self, call: CallRef, summary: str) -> bool:
+        """Set an archived call's summary; False when the call is not archived."""
+        async with self._sessions.begin() as session:
+            updated = await session.execute(
+                update(Call)
+                .where(Call.platform == call.platform, Call.external_id == call.call_id)
+                .values(summary=summary)
+                .returning(Call.id)
+            )
+            return updated.first() is not None
+
+    async def add_late_turn(
+        self, call: CallRef, role: Role, said: str, at: datetime
+    ) -> tuple[CallerId, tuple[Turn, ...]] | None:
+        """Add a turn that arrived after its call was archived; None if the call is not archived.
+
+        The call's turns are renumbered by when they were spoken, so the late one lands where it was
+        said. Returns the caller and the call's turns as they now stand.
+        """
+        async with self._sessions.begin() as session:
+            found = (
+                await session.execute(
+                    select(Call.id, Caller.bot_number, Caller.caller_hash)
+                    .join(Caller, Caller.id == Call.caller_id)
+                    .where(Call.platform == call.platform, Call.external_id == call.call_id)
+                    .with_for_update(of=Call)
+                )
+            ).first()
+            if found is None:
+                return None
+            last = (
+                await session.execute(
+                    select(func.coalesce(func.max(TurnRow.seq), 0)).where(TurnRow.call_id == found.id)
+                )
+            ).scalar_one()
+            row = {"call_id": found.id, "seq": last + 1, "role": str(role), "text": said, "spoken_at": at}
+            await session.execute(insert(TurnRow).values(row))
+            # Two passes through negative numbers, so no two rows ever hold the same (call, seq).
+            await session.execute(_RENUMBER_NEGATED, {"c": found.id})
+            await session.execute(text("UPDATE turns SET seq = -seq WHERE call_id = :c"), {"c": found.id})
+            await session.execute(
+                update(Call).where(Call.id == found.id).values(turn_count=Call.turn_count + 1)
+            )
+            rows = await session.execute(
+                select(*_TURN_COLUMNS)
+                .where(TurnRow.call_id == found.id)
+                .order_by(TurnRow.seq)
+            )
+            turns = tuple(turn_of(r, call.call_id) for r in rows)
+            return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
+
+    async def set_topic(self, call: CallRef, topic: str) -> None:
+        """The caller's topic, as learnt from this archived call, unless a newer call has set one."""
+        this = (
+            select(Call.caller_id, Call.started_at)
+            .where(Call.platform == call.platform, Call.external_id == call.call_id)
+            .cte("this")
+        )
+        newer = (
+            select(Call.id)
+            .where(Call.caller_id == this.c.caller_id, Call.started_at > this.c.started_at)
+            .exists()
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Caller)
+                .where(Caller.id == select(this.c.caller_id).scalar_subquery(), ~newer)
+                .values(last_topic=topic)
+            )
 
     async def ping(self) -> bool:
         async with self._sessions() as session:

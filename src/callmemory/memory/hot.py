@@ -102,6 +102,15 @@ redis.call('HSET', KEYS[1], 'status', 'ending')
 return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 """
 
+# Only a live call takes a summary: once ending, its state is being archived and the archive takes it.
+_SET_SUMMARY: Final = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+if status ~= 'live' then return -1 end
+redis.call('HSET', KEYS[1], 'summary', ARGV[1])
+return 1
+"""
+
 _FINISH: Final = """
 redis.call('DEL', KEYS[1], KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then
@@ -202,6 +211,7 @@ class HotStore:
         self._finish = redis.register_script(_FINISH)
         self._remember_summary = redis.register_script(_REMEMBER_SUMMARY)
         self._erase = redis.register_script(_ERASE)
+        self._set_summary = redis.register_script(_SET_SUMMARY)
 
     # -- key names -------------------------------------------------------------------------------
     def _caller_key(self, caller: CallerId, suffix: str) -> str:
@@ -360,7 +370,21 @@ class HotStore:
             caller=caller,
             started_at=_from_ms(meta.get("started", 0)),
             transcript=tuple(_decode_turn(t) for t in turns),
+            summary=meta.get("summary") or None,
         )
+
+    async def set_call_summary(self, call: CallRef, caller: CallerId, summary: str) -> None:
+        """Keep a live call's summary for its archiving; raises once the call is ending or gone."""
+        state, _ = self._call_keys(call, caller)
+        result = int(await self._set_summary(keys=[state], args=[summary]))
+        if result == 0:
+            raise CallNotStarted(f"call {call.call_id!r} has no live state")
+        if result == -1:
+            raise CallAlreadyEnded(f"call {call.call_id!r} is being archived")
+
+    async def forget_caller(self, caller: CallerId) -> None:
+        """Drop the caller's hot memory, so that the next read rehydrates it from the archive."""
+        await self._redis.delete(*(self._caller_key(caller, s) for s in ("meta", "turns", "sums")))
 
     async def finish_call(self, call: CallRef, caller: CallerId, *, counted: bool, topic: str | None) -> None:
         """Drop the archived call's live state and fold it into the caller's hot summary."""

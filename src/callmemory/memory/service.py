@@ -124,16 +124,73 @@ class MemoryService:
             raise CallerMismatch(f"`from` does not match the caller of call {call.call_id!r}", field="from")
         return caller
 
-    async def record_turn(
-        self, call: CallRef, caller: CallerId, role: Role, text: str, *, fallback: bool = False
-    ) -> tuple[Turn, CallerMemory]:
-        async with _stores("recording a turn"):
-            return await self._hot.append_turn(call, caller, role, text, self._now(), fallback=fallback)
+    async def caller_of(self, call: CallRef) -> CallerId:
+        """The caller of a live call, for platforms whose events name the call but not the number."""
+        async with _stores("locating the call"):
+            return await self._hot.locate_call(call)
 
-    async def end_call(self, call: CallRef, caller_number: str, reason: str | None) -> EndOutcome:
-        """Archive the finished call in one transaction, then drop its live state. Idempotent."""
+    async def record_turn(
+        self,
+        call: CallRef,
+        caller: CallerId,
+        role: Role,
+        text: str,
+        *,
+        fallback: bool = False,
+        at: datetime | None = None,
+    ) -> tuple[Turn, CallerMemory]:
+        """Record a turn of a live call; `at` is when it was spoken if the platform says, else now."""
+        async with _stores("recording a turn"):
+            return await self._hot.append_turn(call, caller, role, text, at or self._now(), fallback=fallback)
+
+    async def add_late_turn(self, call: CallRef, role: Role, text: str, at: datetime | None) -> None:
+        """A turn the platform reported after the call was archived: it joins the archived call.
+
+        Raises StoreUnavailable while the call is still being archived, so the platform retries.
+        """
         try:
-            caller = await self.locate(call, caller_number)
+            added = await self._archive.add_late_turn(call, role, text, at or self._now())
+            if added is not None and (topic := topic_of(added[1])):
+                await self._archive.set_topic(call, topic)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable("the archive is unavailable; retry the event") from exc
+        if added is None:
+            raise StoreUnavailable(f"call {call.call_id!r} is not archived yet; retry the event")
+        caller = added[0]
+        # The hot copy lacks the late turn and would hide it: the next read rehydrates from the archive.
+        async with _stores("refreshing the caller's memory"):
+            await self._hot.forget_caller(caller)
+        log.info("added a late %s turn to archived call %s", role, call.call_id)
+
+    async def store_summary(self, call: CallRef, summary: str) -> bool:
+        """Keep a summary of the call: with the live call, or on its archived row. False: unknown call."""
+        caller: CallerId | None
+        try:
+            caller = await self.caller_of(call)
+        except (CallAlreadyEnded, CallNotStarted):
+            caller = None  # archived (or never seen): only the archive can take it
+        if caller is not None:
+            try:
+                async with _stores("storing the call's summary"):
+                    await self._hot.set_call_summary(call, caller, summary)
+                return True
+            except (CallAlreadyEnded, CallNotStarted):
+                pass  # being archived right now, or expired: the archive, else a retry
+        try:
+            stored = await self._archive.set_summary(call, summary)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable("the archive is unavailable; retry the event") from exc
+        if not stored and caller is not None:
+            raise StoreUnavailable(f"call {call.call_id!r} is being archived; retry the event")
+        return stored
+
+    async def end_call(self, call: CallRef, caller_number: str | None, reason: str | None) -> EndOutcome:
+        """Archive the finished call in one transaction, then drop its live state. Idempotent.
+
+        Without a caller number (a platform that did not send one) the call is found by its id alone.
+        """
+        try:
+            caller = await (self.locate(call, caller_number) if caller_number else self.caller_of(call))
         except CallAlreadyEnded:
             return EndOutcome.ALREADY_ARCHIVED
         except CallNotStarted:
@@ -142,7 +199,11 @@ class MemoryService:
             live = await self._hot.begin_end(call, caller)
         if live is None:
             return EndOutcome.UNKNOWN_CALL
-        number = self._numbers.normalise(caller_number, field="from") if self._keep_numbers else None
+        number = (
+            self._numbers.normalise(caller_number, field="from")
+            if self._keep_numbers and caller_number
+            else None
+        )
         record = CallRecord(
             call=call,
             caller=caller,
@@ -152,6 +213,7 @@ class MemoryService:
             turns=live.transcript,
             topic=topic_of(live.transcript),
             caller_number=number,
+            summary=live.summary,
         )
         try:
             stored = await self._archive.archive_call(record)
@@ -194,3 +256,7 @@ async def _stores(doing: str) -> AsyncIterator[None]:
     except (RedisError, OSError) as exc:
         log.error("redis failed while %s: %s", doing, exc)
         raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
+
+
+# Adapters that keep state of their own in Redis fail the same way: a 503, so the platform retries.
+hot_store_errors = _stores

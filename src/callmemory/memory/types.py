@@ -80,6 +80,7 @@ class LiveCall:
     caller: CallerId
     started_at: datetime
     transcript: tuple[Turn, ...] = field(default=())
+    summary: str | None = None  # set by the platform (e.g. its AI's summary) while the call was live
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +95,4 @@ class CallRecord:
     turns: tuple[Turn, ...]
     topic: str | None
     caller_number: str | None = None  # only when raw numbers are kept (a setting, off by default)
+    summary: str | None = None

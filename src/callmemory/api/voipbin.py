@@ -1,0 +1,114 @@
+"""VoIPBin's two entry points: the `fetch` action's URL (actions out) and the event webhook (acks out)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+
+from callmemory.api.body import read_limited
+from callmemory.api.deps import ServicesDep, SettingsDep
+from callmemory.api.errors import responses
+from callmemory.errors import CallMemoryError, InvalidEvent
+from callmemory.telephony import voipbin, voipbin_examples
+from callmemory.telephony.voipbin_bridge import VoipbinBridge
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/voipbin", tags=["voipbin"])
+
+
+class Unauthorized(CallMemoryError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotEnabled(CallMemoryError):
+    code = "not_found"
+    status = 404
+
+
+def get_bridge(services: ServicesDep) -> VoipbinBridge:
+    return services.voipbin
+
+
+BridgeDep = Annotated[VoipbinBridge, Depends(get_bridge)]
+
+
+_FETCH_DOC: Final[dict[str, Any]] = {
+    "summary": "The URL of a VoIPBin flow's `fetch` action: greeting and caller memory as actions",
+    "description": (
+        "Configure the `fetch` action's `event_url` as "
+        "`https://<host>/voipbin/fetch/<CALLMEMORY_VOIPBIN_FETCH_TOKEN>/${voipbin.call.destination.target}/"
+        "${voipbin.call.source.target}`. Answers a bare JSON array of actions: managed_ai bots get "
+        "`variable_set caller.memory`, `talk` (greeting) and `ai_talk`; own_llm bots get `talk`, "
+        "`transcribe_start` and `sleep`."
+    ),
+    "responses": {
+        200: {
+            "description": "A bare JSON array of actions, each with a fresh id",
+            "content": {"application/json": {"examples": voipbin_examples.FETCH_EXAMPLES}},
+        },
+        **responses(401, 422, 503),
+    },
+}
+_FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
+
+
+# VoIPBin uses GET unless the action's event_method says otherwise.
+@router.get(_FETCH_PATH, operation_id="voipbin_fetch_get", **_FETCH_DOC)
+@router.post(_FETCH_PATH, operation_id="voipbin_fetch_post", **_FETCH_DOC)
+async def fetch(
+    request: Request, *, token: str, bot: str, caller: str, settings: SettingsDep, bridge: BridgeDep
+) -> list[dict[str, Any]]:
+    expected = settings.voipbin_fetch_token
+    if expected is None:
+        raise NotEnabled("the VoIPBin fetch endpoint is off: set CALLMEMORY_VOIPBIN_FETCH_TOKEN")
+    if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        log.warning("VoIPBin fetch with a wrong token refused")
+        raise Unauthorized("wrong fetch token")
+    body = await read_limited(request, settings.max_body_bytes)
+    try:
+        call = voipbin.parse_fetch(body)
+    except InvalidEvent as exc:
+        # Refusing would stop the caller's flow; greet them without recording instead.
+        log.warning("VoIPBin fetch body unreadable (%s); answering without a call id", exc.message)
+        call = voipbin.FetchRequest()
+    return await bridge.fetch(voipbin.restore_plus(bot), voipbin.restore_plus(caller), call)
+
+
+@router.post(
+    "/events",
+    summary="VoIPBin's event webhook: calls, transcripts, AI messages, summaries",
+    description=(
+        "Set as the customer's webhook URL in VoIPBin. Verifies `X-VoIPBIN-Signature` when "
+        "CALLMEMORY_VOIPBIN_WEBHOOK_SECRET is set. Any accepted, duplicate or unknown event gets 200; "
+        "503 only when the event could not be stored (VoIPBin then retries)."
+    ),
+    responses=responses(400, 401, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"examples": voipbin_examples.EVENT_EXAMPLES}},
+        }
+    },
+)
+async def events(
+    request: Request, background: BackgroundTasks, settings: SettingsDep, bridge: BridgeDep
+) -> dict[str, str]:
+    body = await read_limited(request, settings.max_body_bytes)
+    secret = settings.voipbin_webhook_secret
+    if secret is not None:
+        header = request.headers.get(voipbin.SIGNATURE_HEADER)
+        problem = voipbin.signature_problem(secret.get_secret_value().encode(), body, header)
+        if problem is not None:
+            log.warning("VoIPBin event refused: %s", problem)
+            raise Unauthorized(problem)
+    event = voipbin.parse(body)
+    handled = await bridge.handle(event)
+    for heard in handled.to_answer:
+        # After the response: VoIPBin's delivery must not wait for the LLM.
+        background.add_task(bridge.answer, heard)
+    return {"status": str(handled.outcome), "type": event.type}

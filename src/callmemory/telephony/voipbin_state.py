@@ -1,0 +1,128 @@
+"""The state VoIPBin's protocol forces on us, in Redis: links between its ids, redeliveries seen, events
+that arrived before the event they depend on, and a managed AI's messages until the call ends.
+
+    cm:vb:{c:<call-id>}:call       hash  bot, caller (hash), flow (activeflow id), ended    TTL call_ttl
+    cm:vb:{c:<call-id>}:buf        zset  the call's managed-AI turns by when spoken         TTL call_ttl
+    cm:vb:{<kind>:<id>}:link       str   call id of a transcribe (kind tr) or activeflow (af)
+    cm:vb:{<kind>:<id>}:held       list  raw events waiting for that link
+    cm:vb:seen:<type>:<id>:<tm_update>   str   pending | done: a redelivery's dedup key
+
+Keys used together by one script share a hash tag. No caller phone number is stored: only the hash.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from redis.asyncio import Redis
+
+LinkKind = Literal["tr", "af"]
+
+# Set the link and hand back whatever waited for it, atomically: an event that checks for the link
+# (below) either sees it or is in the list this drains, never neither.
+_LINK: Final = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local held = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[2])
+return held
+"""
+
+_RESOLVE_OR_HOLD: Final = """
+local call = redis.call('GET', KEYS[1])
+if call then return call end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return false
+"""
+
+# Once the call is sealed for archiving, its buffer takes nothing more: a later turn goes to the archive.
+_BUFFER: Final = """
+if redis.call('HGET', KEYS[1], 'ended') == '1' then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+_SEAL: Final = """
+redis.call('HSET', KEYS[1], 'ended', '1')
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return redis.call('ZRANGE', KEYS[2], 0, -1)
+"""
+
+# Long enough for one event's processing (an LLM answer is not part of it); a crash mid-way frees the
+# key for VoIPBin's retry.
+_PENDING_TTL_S: Final = 30
+
+
+class VoipbinState:
+    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int) -> None:
+        self._redis = redis
+        self._p = f"{prefix}:vb"
+        self._ttl = ttl_s
+        self._link = redis.register_script(_LINK)
+        self._resolve = redis.register_script(_RESOLVE_OR_HOLD)
+        self._buffer = redis.register_script(_BUFFER)
+        self._seal = redis.register_script(_SEAL)
+
+    def _call_key(self, call_id: str, suffix: str) -> str:
+        return f"{self._p}:{{c:{call_id}}}:{suffix}"
+
+    def _link_keys(self, kind: LinkKind, link_id: str) -> list[str]:
+        return [f"{self._p}:{{{kind}:{link_id}}}:link", f"{self._p}:{{{kind}:{link_id}}}:held"]
+
+    # -- redeliveries ----------------------------------------------------------------------------
+    async def claim(self, key: str) -> bool:
+        """True for the first delivery of an event; False for a redelivery (or one being processed)."""
+        return bool(await self._redis.set(f"{self._p}:seen:{key}", "pending", nx=True, ex=_PENDING_TTL_S))
+
+    async def confirm(self, key: str) -> None:
+        await self._redis.set(f"{self._p}:seen:{key}", "done", ex=self._ttl)
+
+    async def release(self, key: str) -> None:
+        """The event could not be stored: let VoIPBin's retry in."""
+        await self._redis.delete(f"{self._p}:seen:{key}")
+
+    # -- calls -----------------------------------------------------------------------------------
+    async def remember_call(self, call_id: str, **fields: str) -> None:
+        key = self._call_key(call_id, "call")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, items=[part for pair in fields.items() for part in pair])
+            pipe.expire(key, self._ttl)
+            await pipe.execute()
+
+    async def call_field(self, call_id: str, name: str) -> str | None:
+        value = await self._redis.hget(self._call_key(call_id, "call"), name)
+        return None if value is None else str(value)
+
+    # -- links and held events -------------------------------------------------------------------
+    async def link(self, kind: LinkKind, link_id: str, call_id: str) -> list[str]:
+        """Record which call `link_id` belongs to; returns the raw events that waited for it."""
+        held = await self._link(keys=self._link_keys(kind, link_id), args=[call_id, self._ttl])
+        return [str(raw) for raw in held]
+
+    async def resolve_or_hold(self, kind: LinkKind, link_id: str, raw: str) -> str | None:
+        """The call `link_id` belongs to; None when unknown yet, and then `raw` is held for the link."""
+        call = await self._resolve(keys=self._link_keys(kind, link_id), args=[raw, self._ttl])
+        return None if call is None else str(call)
+
+    async def hold_again(self, kind: LinkKind, link_id: str, raws: list[str]) -> None:
+        """Put back held events that could not be applied, for the linking event's retry."""
+        _, held = self._link_keys(kind, link_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(held, *reversed(raws))
+            pipe.expire(held, self._ttl)
+            await pipe.execute()
+
+    # -- managed-AI turns ------------------------------------------------------------------------
+    async def buffer_turn(self, call_id: str, turn: str, score: float) -> bool:
+        """Keep a turn until the call ends; False once the call has been sealed."""
+        keys = [self._call_key(call_id, "call"), self._call_key(call_id, "buf")]
+        return bool(await self._buffer(keys=keys, args=[score, turn, self._ttl]))
+
+    async def seal(self, call_id: str) -> list[str]:
+        """Close the call's buffer for good and return its turns in spoken order."""
+        keys = [self._call_key(call_id, "call"), self._call_key(call_id, "buf")]
+        return [str(t) for t in await self._seal(keys=keys, args=[self._ttl])]
+
+    async def unbuffer(self, call_id: str, turn: str) -> None:
+        await self._redis.zrem(self._call_key(call_id, "buf"), turn)
