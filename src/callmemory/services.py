@@ -166,7 +166,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             memory,
             VoipbinState(redis, prefix=settings.redis_prefix, ttl_s=settings.call_ttl_s),
             VoipbinApi(voipbin_http, attempts=settings.voipbin_api_attempts) if voipbin_http else None,
-            settings,
+            settings=settings,
+            prompt=prompt,
         )
         if summaries is not None and settings.summary_worker:
             summaries.start()

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from callmemory.events import Role
+from callmemory.conversation.prompt import PromptBuilder
 from callmemory.memory.types import CallerMemory
 
 NEW_CALLER = "This is the caller's first call; nothing is remembered about them."
+_CHARS_PER_TOKEN = 4  # English text; the loop below makes the bound exact whatever the language
 
 
-def memory_brief(memory: CallerMemory, max_chars: int) -> str:
-    """What is remembered, newest turns kept first when it does not all fit in `max_chars`."""
+def memory_brief(prompt: PromptBuilder, memory: CallerMemory, max_chars: int) -> str:
+    """What is remembered, at most `max_chars` long: the same memory context our own LLM gets.
+
+    Built by the prompt builder, so a platform's AI knows what ours would (profile, rolling summary,
+    recent call summaries, the end of earlier conversations), with the oldest material dropped first.
+    """
     if not memory.is_returning:
         return NEW_CALLER[:max_chars]
-    head = f"The caller has called {memory.call_count} time(s) before."
-    if memory.last_topic:
-        head += f' Last time they said: "{memory.last_topic}".'
-    lines: list[str] = []
-    used = len(head) + len("\nEarlier conversation (oldest first):")
-    for turn in reversed(memory.recent):
-        line = f"\n{'Caller' if turn.role is Role.CALLER else 'Assistant'}: {turn.text}"
-        if used + len(line) > max_chars:
-            break
-        lines.append(line)
-        used += len(line)
-    if not lines:
-        return head[:max_chars]
-    return head + "\nEarlier conversation (oldest first):" + "".join(reversed(lines))
+    budget = max(max_chars // _CHARS_PER_TOKEN, 1)
+    while True:
+        context = prompt.build(memory, None, budget_tokens=budget).context
+        if len(context) <= max_chars or budget == 1:
+            return context[:max_chars]
+        budget = max(budget * 3 // 4, 1)

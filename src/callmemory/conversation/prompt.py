@@ -28,6 +28,7 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Prompt:
     messages: list[Message]
+    context: str  # the memory part of the system message, on its own
     memory_tokens: int  # the memory context's size, within the budget
     dropped: int  # pieces of memory left out for the budget, oldest first
 
@@ -78,14 +79,18 @@ class PromptBuilder:
         self._counter = counter
         self._budget = budget_tokens
 
-    def build(self, memory: CallerMemory, current_call_id: str | None) -> Prompt:
+    def build(
+        self, memory: CallerMemory, current_call_id: str | None, *, budget_tokens: int | None = None
+    ) -> Prompt:
         """System prompt with what is remembered, then this call as chat turns.
 
         Earlier calls go into the system message rather than as chat turns, so the model does not answer
-        last week's question as if it had just been asked.
+        last week's question as if it had just been asked. `budget_tokens` overrides the configured
+        budget (a platform's own AI may take less).
         """
+        budget = budget_tokens or self._budget
         earlier = [t for t in memory.recent if t.call_id != current_call_id]
-        known = self._known(memory) if memory.call_count or memory.summary or earlier else ""
+        known = self._known(memory, budget) if memory.call_count or memory.summary or earlier else ""
         current = [t for t in memory.recent if t.call_id == current_call_id]
         verbatim = {t.call_id for t in earlier}
         timeline = [  # oldest first; a call's summary is left out while its own turns are at hand
@@ -94,7 +99,7 @@ class PromptBuilder:
             *(_Piece("current", t) for t in current),
         ]
         # Newest first, each piece counted alone: a first cut that the exact count below then confirms.
-        room = self._budget - self._counter.count(known)
+        room = budget - self._counter.count(known)
         kept: list[_Piece] = []
         for piece in reversed(timeline):
             cost = self._counter.count(piece.item.text) + 8  # + the speaker, date and separators
@@ -106,15 +111,15 @@ class PromptBuilder:
         if current and (not kept or kept[-1].item is not current[-1]):
             # What the caller just said is what the model must answer: it stays, shortened if need be.
             last = current[-1]
-            room = max(self._budget - self._counter.count(known) - 8, 1)
+            room = max(budget - self._counter.count(known) - 8, 1)
             kept = [_Piece("current", replace(last, text=self._counter.keep_last(last.text, room)))]
         while True:
             prompt = self._assemble(known, kept, len(timeline) - len(kept))
-            if prompt.memory_tokens <= self._budget or len(kept) <= 1:
+            if prompt.memory_tokens <= budget or len(kept) <= 1:
                 return prompt
             kept.pop(0)
 
-    def _known(self, memory: CallerMemory) -> str:
+    def _known(self, memory: CallerMemory, budget: int) -> str:
         """What is known of the caller overall, capped at half the budget so recent talk always fits."""
         text = f"This caller has called {memory.call_count} time(s) before."
         if memory.last_topic:
@@ -123,7 +128,7 @@ class PromptBuilder:
             text += f"\n\nWhat you know about this caller: {profile}"
         if memory.summary:
             text += f"\n\nSummary of your earlier calls with this caller: {memory.summary}"
-        return self._counter.keep_first(text, self._budget // 2)
+        return self._counter.keep_first(text, budget // 2)
 
     def _assemble(self, known: str, kept: Sequence[_Piece], dropped: int) -> Prompt:
         summaries = [p.item for p in kept if p.kind == "summary" and isinstance(p.item, CallSummary)]
@@ -142,4 +147,5 @@ class PromptBuilder:
         chat = [Message("user" if t.role is Role.CALLER else "assistant", t.text) for t in current]
         tokens = self._counter.count(context) + sum(self._counter.count(m.content) for m in chat)
         system = f"{self._system_prompt}\n\n{context}" if context else self._system_prompt
-        return Prompt(messages=[Message("system", system), *chat], memory_tokens=tokens, dropped=dropped)
+        messages = [Message("system", system), *chat]
+        return Prompt(messages=messages, context=context, memory_tokens=tokens, dropped=dropped)

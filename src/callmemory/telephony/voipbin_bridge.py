@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from callmemory.calls import CallHandler, Heard
 from callmemory.conversation.brief import NEW_CALLER, memory_brief
 from callmemory.conversation.greeting import Greetings
+from callmemory.conversation.prompt import PromptBuilder
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.events import CallRef, CallStarted, Role
 from callmemory.memory.service import MemoryService, hot_store_errors
@@ -60,13 +61,16 @@ class VoipbinBridge:
         memory: MemoryService,
         state: VoipbinState,
         api: VoipbinApi | None,
+        *,
         settings: Settings,
+        prompt: PromptBuilder,
     ) -> None:
         self._calls = calls
         self._memory = memory
         self._state = state
         self._api = api
         self._settings = settings
+        self._prompt = prompt
 
     # -- fetch -----------------------------------------------------------------------------------
     async def fetch(
@@ -100,7 +104,7 @@ class VoipbinBridge:
             log.warning("VoIPBin fetch without reference_id: greeting caller without recording the call")
             memory = await self._memory.memory_for(caller)
             greeting = greetings.for_caller(memory)
-        brief = memory_brief(memory, self._settings.voipbin_brief_chars)
+        brief = memory_brief(self._prompt, memory, self._settings.voipbin_brief_chars)
         return voipbin.fetch_actions(bot, greeting, brief, sleep_ms=self._settings.voipbin_sleep_ms)
 
     def _greetings(self, bot: VoipbinBot) -> Greetings:
