@@ -95,6 +95,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             Greetings(new=settings.greeting_new, returning=settings.greeting_returning),
             system_prompt=settings.system_prompt,
             max_speech_chars=settings.max_speech_chars,
+            # A redelivered speech event waits this long for the first delivery's answer.
+            duplicate_wait_s=settings.llm_timeout_s + 1.0,
+            fallback_line=settings.fallback_line,
         )
         yield Services(settings=settings, redis=redis, engine=engine, memory=memory, calls=calls)
     finally:
