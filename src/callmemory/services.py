@@ -20,6 +20,7 @@ from callmemory.memory.hot import HotSettings, HotStore
 from callmemory.memory.keys import CallerHasher, NumberPolicy
 from callmemory.memory.service import MemoryService
 from callmemory.settings import Settings
+from callmemory.upkeep import Upkeep, UpkeepSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Services:
     engine: AsyncEngine
     memory: MemoryService
     calls: CallHandler
+    upkeep: Upkeep
 
 
 def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
@@ -99,7 +101,26 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             duplicate_wait_s=settings.llm_timeout_s + 1.0,
             fallback_line=settings.fallback_line,
         )
-        yield Services(settings=settings, redis=redis, engine=engine, memory=memory, calls=calls)
+        upkeep = Upkeep(
+            memory,
+            UpkeepSettings(
+                flush_interval_s=settings.flush_interval_s,
+                flush_backoff_max_s=settings.flush_backoff_max_s,
+                idle_call_s=settings.idle_call_s,
+                sweep_interval_s=settings.sweep_interval_s,
+                shutdown_flush_s=settings.shutdown_flush_s,
+            ),
+        )
+        if settings.background_tasks:
+            upkeep.start()
+        try:
+            yield Services(
+                settings=settings, redis=redis, engine=engine, memory=memory, calls=calls, upkeep=upkeep
+            )
+        finally:
+            # Stopped before the clients close: its last flush needs both stores.
+            if settings.background_tasks:
+                await upkeep.stop()
     finally:
         if llm is not None:
             await llm.close()

@@ -68,6 +68,26 @@ class Settings(BaseSettings):
         default=24 * 3600, ge=60, description="How long live call state outlives its last event."
     )
 
+    # Background upkeep (each instance runs both tasks; they coordinate through Redis).
+    background_tasks: bool = Field(
+        default=True, description="Run the pending-archive flusher and the idle-call sweeper."
+    )
+    flush_interval_s: float = Field(
+        default=5.0, gt=0, description="How often ended calls waiting for Postgres are retried."
+    )
+    flush_backoff_max_s: float = Field(
+        default=60.0, gt=0, description="Longest wait between retries while Postgres stays down."
+    )
+    idle_call_s: float = Field(
+        default=30 * 60,
+        gt=0,
+        description="A live call with no event for this long is archived (missed hangup, crashed instance).",
+    )
+    sweep_interval_s: float = Field(default=30.0, gt=0, description="How often idle calls are looked for.")
+    shutdown_flush_s: float = Field(
+        default=10.0, ge=0, description="Time allowed at shutdown to archive calls still pending."
+    )
+
     # Webhook input limits.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_speech_chars: int = Field(default=2000, ge=1)

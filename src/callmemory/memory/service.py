@@ -208,7 +208,7 @@ class MemoryService:
         async with _stores("claiming pending archives"):
             due = await self._hot.claim_pending(now, now + lease, limit)
         archived = failed = 0
-        for call, caller in due:
+        for n, (call, caller) in enumerate(due):
             async with _stores("reading a pending call"):
                 live = await self._hot.begin_end(call, caller)
             if live is None:
@@ -216,11 +216,14 @@ class MemoryService:
                 async with _stores("dropping a finished pending archive"):
                     await self._hot.forget_pending(call, caller)
                 continue
-            outcome = await self._archive_frozen(live, retry_at=self._now() + retry_in)
-            if outcome is EndOutcome.PENDING:
-                failed += 1
-            else:
-                archived += 1
+            if await self._archive_frozen(live, retry_at=now + retry_in) is EndOutcome.PENDING:
+                # Postgres is still down: the rest of the batch would only wait for the same failure.
+                failed = len(due) - n
+                async with _stores("rescheduling pending archives"):
+                    for rest_call, rest_caller in due[n + 1 :]:
+                        await self._hot.mark_pending(rest_call, rest_caller, now + retry_in)
+                break
+            archived += 1
         return FlushResult(archived=archived, failed=failed)
 
     async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:
