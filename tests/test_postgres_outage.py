@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from conftest import running
 from support.llm import FakeLLM
 from support.outage import Outage
 from support.phone import Phone
+from support.waiting import eventually
 
 
 @pytest.fixture
@@ -29,13 +29,6 @@ def through(settings: Settings, outage: Outage, **overrides: Any) -> Settings:
     return settings.model_copy(
         update={"database_url": url.render_as_string(hide_password=False), **overrides}
     )
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        assert time.monotonic() < deadline, "the condition never came true"
-        await asyncio.sleep(0.05)
 
 
 async def test_callers_are_answered_while_postgres_is_down_and_their_call_is_archived_once_it_is_back(
