@@ -16,7 +16,7 @@ from support.phone import Phone
 from support.waiting import eventually
 
 
-def sweeping(settings: Settings, idle_s: float = 0.3) -> Settings:
+def sweeping(settings: Settings, idle_s: float = 1.0) -> Settings:
     return settings.model_copy(update={"idle_call_s": idle_s, "sweep_interval_s": 0.05})
 
 
@@ -69,7 +69,7 @@ async def test_a_call_locked_by_another_instance_is_left_to_it(
     await redis.set(lock, "another-instance", px=60_000)
     async with running(sweeping(settings)) as http:
         await Phone(http).ring("held")
-        await asyncio.sleep(0.6)  # twice the idle time, many sweeper passes
+        await asyncio.sleep(2.0)  # twice the idle time, many sweeper passes
         while_locked = await sql("SELECT * FROM calls")
         await redis.delete(lock)
 
@@ -84,7 +84,7 @@ async def test_a_call_locked_by_another_instance_is_left_to_it(
 async def test_a_call_with_steady_turns_is_not_swept(
     settings: Settings, llm: FakeLLM, sql: Callable[..., Any]
 ) -> None:
-    async with running(sweeping(settings, idle_s=1.0)) as http:
+    async with running(sweeping(settings, idle_s=2.0)) as http:
         phone = Phone(http)
         call_id, _ = await phone.ring()
         for n in range(15):
