@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from openai import AsyncOpenAI
-from redis.asyncio import Redis
+from openai import AsyncOpenAI, DefaultAioHttpClient
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callmemory.calls import CallHandler
@@ -53,12 +53,18 @@ def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     if not settings.database_url or not settings.redis_url:
         raise ValueError("open_services needs DATABASE_URL and REDIS_URL (the CLI starts embedded ones)")
-    redis = Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        health_check_interval=30,
+    # A blocking pool: redis-py's default pool fails at once ("Too many connections") beyond 100
+    # concurrent commands, which the load benchmark turned into 503s; this one waits for a connection.
+    redis = Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_timeout_s,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+            health_check_interval=30,
+        )
     )
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     llm = (
@@ -68,6 +74,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             timeout=settings.llm_timeout_s,
             # A retry would blow the turn's time budget; the caller hears the fallback line instead.
             max_retries=0,
+            # aiohttp as the SDK's transport: the default httpx one costs several times the CPU per
+            # request, and the LLM call is on every speech turn's path.
+            http_client=DefaultAioHttpClient(),
         )
         if settings.openai_api_key
         else None

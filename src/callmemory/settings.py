@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
     redis_prefix: str = Field(default="cm", pattern=r"^[A-Za-z0-9_.:-]{1,32}$")
     redis_timeout_s: float = 2.0
+    redis_max_connections: int = Field(
+        default=200, ge=1, description="Per worker; a command waits up to redis_timeout_s for a free one."
+    )
     database_pool_size: int = 10
 
     # Caller identity.
