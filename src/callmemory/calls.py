@@ -54,7 +54,7 @@ class CallHandler:
         if begun.is_new:
             # The greeting is part of the transcript: the caller heard it. A repeated ringing is not.
             caller = begun.memory.caller
-            await self._memory.record_turn(event.call, caller, Role.BOT, greeting)
+            await self._memory.record_reply(event.call, caller, greeting)
         return Reply(say=greeting)
 
     async def _speech(self, event: CallerSpoke) -> Reply:
@@ -82,8 +82,8 @@ class CallHandler:
             return Reply(say=earlier.text)
         answer = await self._responder.answer(build_messages(self._system_prompt, memory, event.call.call_id))
         try:
-            await self._memory.record_turn(
-                event.call, caller, Role.BOT, answer.text, fallback=answer.fallback, event=key
+            await self._memory.record_reply(
+                event.call, caller, answer.text, fallback=answer.fallback, event=key
             )
         except DuplicateEvent as seen:
             # A redelivery gave up waiting for this answer and answered for us: keep one story.
@@ -129,8 +129,8 @@ class CallHandler:
                 return answer
         log.warning("event %s of call %s got no answer in time", event.event_key, event.call.call_id)
         try:
-            await self._memory.record_turn(
-                event.call, caller, Role.BOT, self._fallback_line, fallback=True, event=event.event_key
+            await self._memory.record_reply(
+                event.call, caller, self._fallback_line, fallback=True, event=event.event_key
             )
         except DuplicateEvent as seen:
             if seen.answer is not None:

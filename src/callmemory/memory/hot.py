@@ -31,10 +31,11 @@ from callmemory.memory.types import CallerMemory, DuplicateEvent, EventAnswer, L
 _ENDED: Final = "ended"
 
 # Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
-# and returns the caller's memory as it now stands: record and read in one atomic round trip.
-# With an event key (ARGV[9]) the platform's event is claimed in the same step: a caller turn only if the
-# event was never seen ({-2, answer-or-""} otherwise); a bot turn only if no answer is stored for it yet
-# ({-2, answer} otherwise), and it becomes the stored answer.
+# and returns the caller's memory as it now stands (unless ARGV[11] is 0, for the bot's turns, whose
+# memory nobody reads): record and read in one atomic round trip. With an event key (ARGV[9]) the
+# platform's event is claimed in the same step: a caller turn only if the event was never seen
+# ({-2, answer-or-""} otherwise); a bot turn only if no answer is stored for it yet ({-2, answer}
+# otherwise), and it becomes the stored answer.
 _APPEND_TURN: Final = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0} end
@@ -63,6 +64,7 @@ redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
 redis.call('EXPIRE', KEYS[3], ARGV[7])
 redis.call('HSET', KEYS[4], 'seen', ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[7])
+if ARGV[11] == '0' then return {seq} end
 return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1)}
 """
 
@@ -334,6 +336,33 @@ class HotStore:
         recorded only the first time the event is seen, and a bot turn becomes the event's stored
         answer unless one is stored already; either way DuplicateEvent is raised instead.
         """
+        turn, result = await self._append_turn(
+            call, caller, role, text, at, fallback=fallback, event=event, read_back=True
+        )
+        _, meta, turns = result
+        return turn, self._memory(caller, _pairs(meta), turns)
+
+    async def append_reply(
+        self, call: CallRef, caller: CallerId, text: str, at: datetime, *, fallback: bool, event: str | None
+    ) -> Turn:
+        """Record what the bot said, like append_turn, without reading the caller's memory back."""
+        turn, _ = await self._append_turn(
+            call, caller, Role.BOT, text, at, fallback=fallback, event=event, read_back=False
+        )
+        return turn
+
+    async def _append_turn(
+        self,
+        call: CallRef,
+        caller: CallerId,
+        role: Role,
+        text: str,
+        at: datetime,
+        *,
+        fallback: bool,
+        event: str | None,
+        read_back: bool,
+    ) -> tuple[Turn, list[Any]]:
         state, log = self._call_keys(call, caller)
         result = await self._append(
             keys=[
@@ -354,6 +383,7 @@ class HotStore:
                 self._s.call_ttl_s,
                 event or "",
                 "claim" if role is Role.CALLER else "answer",
+                int(read_back),
             ],
         )
         if result[0] == -2:
@@ -362,11 +392,15 @@ class HotStore:
             raise CallNotStarted(f"call {call.call_id!r} has no live state (never started or expired)")
         if result[0] == -1:
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending; no more turns are accepted")
-        seq, meta, turns = result
         turn = Turn(
-            seq=int(seq), role=role, text=text, at=_from_ms(_ms(at)), call_id=call.call_id, fallback=fallback
+            seq=int(result[0]),
+            role=role,
+            text=text,
+            at=_from_ms(_ms(at)),
+            call_id=call.call_id,
+            fallback=fallback,
         )
-        return turn, self._memory(caller, _pairs(meta), turns)
+        return turn, result
 
     async def begin_end(
         self,

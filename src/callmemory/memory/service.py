@@ -143,6 +143,15 @@ class MemoryService:
                 call, caller, role, text, self._now(), fallback=fallback, event=event
             )
 
+    async def record_reply(
+        self, call: CallRef, caller: CallerId, text: str, *, fallback: bool = False, event: str | None = None
+    ) -> Turn:
+        """Append what the bot said; like record_turn, but the caller's memory is not read back."""
+        async with _stores("recording a reply"):
+            return await self._hot.append_reply(
+                call, caller, text, self._now(), fallback=fallback, event=event
+            )
+
     async def answer_for(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
         """The answer already given to a platform event, if any."""
         async with _stores("reading an event's answer"):
