@@ -98,6 +98,9 @@ async def drive(
         deadline = time.perf_counter() + seconds
 
         async def caller_loop() -> None:
+            # Calls start spread over the first second, as they would arrive, not all in one instant
+            # (in lockstep every ringing would queue behind 49 others for the whole run).
+            await asyncio.sleep(random.uniform(0, 1))
             while time.perf_counter() < deadline:
                 await one_call(http, url, random.choice(pool), turns, stats)
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from callmemory.settings import Settings
@@ -101,3 +102,19 @@ async def test_shutdown_archives_calls_still_pending(
         await postgres.restore()
 
     assert len(await sql("SELECT * FROM calls")) == 1
+
+
+async def test_a_call_waiting_for_the_archive_does_not_expire_from_redis(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis
+) -> None:
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await phone.say(call_id, "Please keep this.")
+        await postgres.cut()
+        await phone.hang_up(call_id)
+
+    keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*:call:*")]
+    call_keys = [k for k in keys if not k.endswith(":ev")]
+    assert len(call_keys) == 2  # the state and the transcript
+    assert [await redis.ttl(k) for k in call_keys] == [-1, -1]

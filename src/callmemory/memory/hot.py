@@ -9,6 +9,9 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:ev   hash  event key -> answer ("" while pending) TTL call_ttl
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
+    cm:live                                      zset  live calls by last known activity (sweeper)
+    cm:pending                                   zset  ended calls waiting for Postgres, by due time
+    cm:lock:<name>                               str   a lock's holder token, with an expiry
 
 The callref is the only key a webhook can find by call id alone; it holds no phone number of a caller.
 """
@@ -472,9 +475,16 @@ class HotStore:
         await self._redis.zrem(self._live_key, _member(call, caller))
 
     async def mark_pending(self, call: CallRef, caller: CallerId, due: datetime) -> None:
-        """The call is frozen but not archived: the flusher takes it from here."""
+        """The call is frozen but not archived: the flusher takes it from here.
+
+        Its state stops expiring: it is the only copy of the call until Postgres has it, however long
+        the outage lasts. Archiving deletes it.
+        """
         member = _member(call, caller)
+        state, log = self._call_keys(call, caller)
         async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.persist(state)
+            pipe.persist(log)
             pipe.zadd(self._pending_key, {member: _ms(due)})
             pipe.zrem(self._live_key, member)
             await pipe.execute()
