@@ -19,10 +19,26 @@ async def test_readyz_is_ok_when_redis_and_postgres_answer(client: httpx.AsyncCl
     assert response.json()["checks"] == {"redis": True, "postgres": True}
 
 
-async def test_readyz_is_503_and_names_the_store_that_does_not_answer(settings: Settings) -> None:
+async def test_readyz_is_200_degraded_and_names_postgres_when_only_postgres_is_down(
+    settings: Settings,
+) -> None:
     broken = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"})
     async with running(broken) as client:
         response = await client.get("/readyz")
 
-    assert response.status_code == 503
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
     assert response.json()["checks"] == {"redis": True, "postgres": False}
+
+
+async def test_readyz_is_503_when_redis_is_down(settings: Settings) -> None:
+    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "redis_timeout_s": 0.5})
+    async with running(broken) as client:
+        response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"redis": False, "postgres": True},
+        "pending_archives": None,
+    }

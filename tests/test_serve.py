@@ -2,60 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psutil
 
+from support.serving import free_port, serving
+
 CALLER = {"from": "+14155551234", "to": "+14155550000"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serving(data_dir: Path, port: int) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY"} and not k.startswith("CALLMEMORY_")
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callmemory.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
-        yield client, process
-    finally:
-        client.close()
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
 
 
 def _children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
@@ -69,7 +22,7 @@ def _children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
 
 def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     with serving(data_dir, port) as (http, _):
         http.post("/webhook/call", json={"type": "call.ringing", "call_id": "s-1", **CALLER})
         said = {"type": "call.speech_recognized", "call_id": "s-1", "speech": "My order 4417 never arrived."}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Responder
-from callmemory.errors import CallAlreadyEnded, InvalidEvent
+from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent
 from callmemory.events import (
     CallEnded,
     CallerSpoke,
@@ -22,7 +24,7 @@ from callmemory.events import (
 )
 from callmemory.memory.keys import CallerId
 from callmemory.memory.service import MemoryService
-from callmemory.memory.types import CallerMemory
+from callmemory.memory.types import CallerMemory, DuplicateEvent, EventAnswer
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,16 @@ class CallHandler:
         *,
         prompt: PromptBuilder,
         max_speech_chars: int,
+        duplicate_wait_s: float = 5.0,
+        fallback_line: str = "Sorry, could you say that again?",
     ) -> None:
         self._memory = memory
         self._responder = responder
         self._greetings = greetings
         self._prompt = prompt
         self._max_speech_chars = max_speech_chars
+        self._duplicate_wait_s = duplicate_wait_s
+        self._fallback_line = fallback_line
 
     async def handle(self, event: CallEvent) -> Reply | EndOutcome:
         match event:
@@ -73,11 +79,11 @@ class CallHandler:
     async def open_call(self, event: CallStarted, greetings: Greetings | None = None) -> Opened:
         """Start (or re-start) a call and greet; `greetings` overrides the default ones (per bot)."""
         begun = await self._memory.begin_call(event.call, event.caller_number, event.bot_number)
-        greeting = (greetings or self._greetings).for_caller(begun.memory)
+        # A redelivered ringing hears what the first one did, not a greeting from memory it changed.
+        greeting = begun.greeting or (greetings or self._greetings).for_caller(begun.memory)
         if begun.is_new:
             # The greeting is part of the transcript: the caller heard it. A repeated ringing is not.
-            caller = begun.memory.caller
-            await self._memory.record_turn(event.call, caller, Role.BOT, greeting)
+            await self._memory.record_reply(event.call, begun.memory.caller, greeting)
         return Opened(greeting=greeting, memory=begun.memory, is_new=begun.is_new)
 
     async def _ringing(self, event: CallStarted) -> Reply:
@@ -85,31 +91,47 @@ class CallHandler:
 
     async def _speech(self, event: CallerSpoke) -> Reply:
         text = self._speech_text(event.text)
-        caller = await self._memory.locate(event.call, event.caller_number)
-        return await self.respond(await self._hear(event.call, caller, text, None))
+        try:
+            caller = await self._caller_of(event)
+        except CallAlreadyEnded:
+            # A redelivery after the hangup still gets its answer; a new event of an ended call does not.
+            if (replayed := await self._replay(event)) is None:
+                raise
+            return replayed
+        try:
+            heard = await self._hear(event.call, caller, text, None, event=event.event_key)
+        except DuplicateEvent as seen:
+            earlier = seen.answer or await self._await_answer(event, caller)
+            return Reply(say=earlier.text)
+        return await self.respond(heard, event=event.event_key)
 
     async def hear(self, call: CallRef, text: str, *, at: datetime | None = None) -> Heard:
         """Record what the caller said on a live call known by id alone (platforms without numbers)."""
         text = self._speech_text(text)
         return await self._hear(call, await self._memory.caller_of(call), text, at)
 
-    async def respond(self, heard: Heard) -> Reply:
-        """Ask the LLM for the answer to a heard turn and record it."""
+    async def respond(self, heard: Heard, *, event: str | None = None) -> Reply:
+        """Ask the LLM for the answer to a heard turn and record it (as `event`'s answer, if given)."""
         call = heard.call
         prompt = self._prompt.build(heard.memory, call.call_id)
         answer = await self._responder.answer(prompt.messages)
         try:
-            await self._memory.record_turn(
-                call, heard.caller, Role.BOT, answer.text, fallback=answer.fallback
+            await self._memory.record_reply(
+                call, heard.caller, answer.text, fallback=answer.fallback, event=event
             )
+        except DuplicateEvent as seen:
+            # A redelivery gave up waiting for this answer and answered for us: keep one story.
+            return Reply(say=seen.answer.text if seen.answer else answer.text)
         except CallAlreadyEnded:
             # The caller hung up while the LLM was thinking: nobody heard this answer, so it is not kept.
             log.info("call %s ended before its answer was ready; answer dropped", call.call_id)
         return Reply(say=answer.text)
 
-    async def _hear(self, call: CallRef, caller: CallerId, text: str, at: datetime | None) -> Heard:
+    async def _hear(
+        self, call: CallRef, caller: CallerId, text: str, at: datetime | None, *, event: str | None = None
+    ) -> Heard:
         # Recorded before the LLM is asked, so what the caller said survives an LLM failure.
-        _, memory = await self._memory.record_turn(call, caller, Role.CALLER, text, at=at)
+        _, memory = await self._memory.record_turn(call, caller, Role.CALLER, text, at=at, event=event)
         return Heard(call=call, caller=caller, memory=memory)
 
     def _speech_text(self, raw: str) -> str:
@@ -122,3 +144,49 @@ class CallHandler:
                 field="speech",
             )
         return text
+
+    async def _caller_of(self, event: CallerSpoke) -> CallerId:
+        try:
+            return await self._memory.locate(event.call, event.caller_number)
+        except CallNotStarted:
+            if event.bot_number is None and not self._memory.has_default_bot:
+                raise
+        # No live state: the ringing never reached us, or Redis lost the call. The caller is on the line,
+        # so the call is opened here (memory rehydrated from the archive) and goes on from this turn.
+        log.warning("call %s has no live state; reopening it at this turn", event.call.call_id)
+        begun = await self._memory.begin_call(event.call, event.caller_number, event.bot_number)
+        return begun.memory.caller
+
+    async def _replay(self, event: CallerSpoke) -> Reply | None:
+        if event.event_key is None:
+            return None
+        caller = await self._memory.ended_caller(event.call)
+        if caller is None:
+            return None
+        answer = await self._memory.answer_for(event.call, caller, event.event_key)
+        return Reply(say=answer.text) if answer is not None else None
+
+    async def _await_answer(self, event: CallerSpoke, caller: CallerId) -> EventAnswer:
+        """The answer of a first delivery still waiting for the LLM, polled from Redis.
+
+        Polled rather than awaited in-process because the first delivery may be on another worker or
+        instance. If it never comes (that instance died), the fallback line becomes the event's answer.
+        """
+        assert event.event_key is not None
+        deadline = time.monotonic() + self._duplicate_wait_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            answer = await self._memory.answer_for(event.call, caller, event.event_key)
+            if answer is not None:
+                return answer
+        log.warning("event %s of call %s got no answer in time", event.event_key, event.call.call_id)
+        try:
+            await self._memory.record_reply(
+                event.call, caller, self._fallback_line, fallback=True, event=event.event_key
+            )
+        except DuplicateEvent as seen:
+            if seen.answer is not None:
+                return seen.answer
+        except CallAlreadyEnded:
+            pass
+        return EventAnswer(self._fallback_line, fallback=True)

@@ -89,6 +89,7 @@ def serve(args: argparse.Namespace) -> None:
         port=settings.port,
         workers=args.workers,
         log_config=_log_config(args.log_level),
+        log_level=args.log_level,  # so that --log-level warning also silences the access log
         timeout_graceful_shutdown=10,
     )
 

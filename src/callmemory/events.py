@@ -31,6 +31,10 @@ class CallerSpoke:
     call: CallRef
     caller_number: str
     text: str
+    # The platform's identity of this event (its event id, or the call's sequence number): a
+    # redelivery with the same key is answered with the first answer, never recorded twice.
+    event_key: str | None = None
+    bot_number: str | None = None  # lets a call whose live state was lost be reopened
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +66,4 @@ class EndOutcome(StrEnum):
     ARCHIVED = "archived"
     ALREADY_ARCHIVED = "already_archived"
     UNKNOWN_CALL = "unknown_call"
+    PENDING = "archive_pending"  # the archive is down; the call is kept and archived once it is back

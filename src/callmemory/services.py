@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from openai import AsyncOpenAI
-from redis.asyncio import Redis
+from openai import AsyncOpenAI, DefaultAioHttpClient
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callmemory.calls import CallHandler
@@ -31,6 +31,7 @@ from callmemory.summary_worker import SummaryWorker
 from callmemory.telephony.voipbin_api import VoipbinApi
 from callmemory.telephony.voipbin_bridge import VoipbinBridge
 from callmemory.telephony.voipbin_state import VoipbinState
+from callmemory.upkeep import Upkeep, UpkeepSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Services:
     eraser: Eraser
     summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
     voipbin: VoipbinBridge
+    upkeep: Upkeep
 
 
 def _summary_worker(
@@ -98,12 +100,18 @@ def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     if not settings.database_url or not settings.redis_url:
         raise ValueError("open_services needs DATABASE_URL and REDIS_URL (the CLI starts embedded ones)")
-    redis = Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        health_check_interval=30,
+    # A blocking pool: redis-py's default pool fails at once ("Too many connections") beyond 100
+    # concurrent commands, which the load benchmark turned into 503s; this one waits for a connection.
+    redis = Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_timeout_s,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+            health_check_interval=30,
+        )
     )
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     llm = (
@@ -113,6 +121,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             timeout=settings.llm_timeout_s,
             # A retry would blow the turn's time budget; the caller hears the fallback line instead.
             max_retries=0,
+            # aiohttp as the SDK's transport: the default httpx one costs several times the CPU per
+            # request, and the LLM call is on every speech turn's path.
+            http_client=DefaultAioHttpClient(),
         )
         if settings.openai_api_key
         else None
@@ -160,6 +171,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             greetings,
             prompt=prompt,
             max_speech_chars=settings.max_speech_chars,
+            # A redelivered speech event waits this long for the first delivery's answer.
+            duplicate_wait_s=settings.llm_timeout_s + 1.0,
+            fallback_line=settings.fallback_line,
         )
         voipbin = VoipbinBridge(
             calls,
@@ -169,8 +183,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             prompt=prompt,
         )
+        upkeep = Upkeep(
+            memory,
+            UpkeepSettings(
+                flush_interval_s=settings.flush_interval_s,
+                flush_backoff_max_s=settings.flush_backoff_max_s,
+                idle_call_s=settings.idle_call_s,
+                sweep_interval_s=settings.sweep_interval_s,
+                shutdown_flush_s=settings.shutdown_flush_s,
+            ),
+        )
         if summaries is not None and settings.summary_worker:
             summaries.start()
+        if settings.background_tasks:
+            upkeep.start()
         try:
             yield Services(
                 settings=settings,
@@ -185,8 +211,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 eraser=Eraser(hot, records),
                 summaries=summaries,
                 voipbin=voipbin,
+                upkeep=upkeep,
             )
         finally:
+            # Stopped before the clients close: the upkeep's last flush needs both stores.
+            if settings.background_tasks:
+                await upkeep.stop()
             if summaries is not None:
                 await summaries.stop()
     finally:

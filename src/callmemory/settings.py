@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
     redis_prefix: str = Field(default="cm", pattern=r"^[A-Za-z0-9_.:-]{1,32}$")
     redis_timeout_s: float = 2.0
+    redis_max_connections: int = Field(
+        default=200, ge=1, description="Per worker; a command waits up to redis_timeout_s for a free one."
+    )
     database_pool_size: int = 10
 
     # Caller identity.
@@ -149,6 +152,26 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Bearer keys for /v1, as JSON: [{"key": "...", "bot_number": "+14155550000", '
         '"name": "acme"}]; without bot_number a key may address every bot. No keys: /v1 refuses all.',
+    )
+
+    # Background upkeep (each instance runs both tasks; they coordinate through Redis).
+    background_tasks: bool = Field(
+        default=True, description="Run the pending-archive flusher and the idle-call sweeper."
+    )
+    flush_interval_s: float = Field(
+        default=5.0, gt=0, description="How often ended calls waiting for Postgres are retried."
+    )
+    flush_backoff_max_s: float = Field(
+        default=60.0, gt=0, description="Longest wait between retries while Postgres stays down."
+    )
+    idle_call_s: float = Field(
+        default=30 * 60,
+        gt=0,
+        description="A live call with no event for this long is archived (missed hangup, crashed instance).",
+    )
+    sweep_interval_s: float = Field(default=30.0, gt=0, description="How often idle calls are looked for.")
+    shutdown_flush_s: float = Field(
+        default=10.0, ge=0, description="Time allowed at shutdown to archive calls still pending."
     )
 
     # Webhook input limits.

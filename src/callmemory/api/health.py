@@ -19,21 +19,43 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Redis and Postgres answer",
+    summary="Whether the service can answer calls, and what is degraded",
+    description=(
+        "200 `ok` when Redis and Postgres answer. 200 `degraded` when only Postgres is down: callers are "
+        "still answered from Redis memory and ended calls wait in Redis (`pending_archives`) for the "
+        "flusher. 503 `unavailable` when Redis is down: no call can be answered."
+    ),
     responses={
-        503: {
-            "description": "A store does not answer",
+        200: {
+            "description": "Calls are answered",
             "content": {
                 "application/json": {
-                    "example": {"status": "unavailable", "checks": {"redis": True, "postgres": False}}
+                    "example": {
+                        "status": "degraded",
+                        "checks": {"redis": True, "postgres": False},
+                        "pending_archives": 3,
+                    }
                 }
             },
-        }
+        },
+        503: {
+            "description": "Redis does not answer",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "unavailable",
+                        "checks": {"redis": False, "postgres": True},
+                        "pending_archives": None,
+                    }
+                }
+            },
+        },
     },
 )
 async def readyz(memory: MemoryDep) -> Any:
     checks = await memory.ready()
-    ok = all(checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
-    )
+    # Postgres alone down does not take the service out of rotation: every instance shares it, and
+    # pulling them all would stop answering callers that Redis alone can serve.
+    status = "ok" if all(checks.values()) else "degraded" if checks["redis"] else "unavailable"
+    body = {"status": status, "checks": checks, "pending_archives": await memory.pending_archives()}
+    return JSONResponse(body, status_code=503 if status == "unavailable" else 200)

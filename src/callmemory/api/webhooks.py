@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from callmemory.api.body import read_limited
 from callmemory.api.deps import CallsDep, SettingsDep
@@ -49,7 +48,9 @@ router = APIRouter(tags=["webhooks"])
         }
     },
 )
-async def seed_call_event(request: Request, calls: CallsDep, settings: SettingsDep) -> dict[str, Any]:
+async def seed_call_event(request: Request, calls: CallsDep, settings: SettingsDep) -> JSONResponse:
     body = await read_limited(request, settings.max_body_bytes)
     event = seed.parse(body)
-    return seed.render(event if isinstance(event, seed.Ignored) else await calls.handle(event))
+    # A response, not a dict: FastAPI would validate and re-encode a dict against an inferred model,
+    # work already done by the adapter's own models (documented in `responses` above).
+    return JSONResponse(seed.render(event if isinstance(event, seed.Ignored) else await calls.handle(event)))

@@ -42,12 +42,12 @@ class Eraser:
         """
         erased_at = self._now()
         try:
-            rows = await self._records.erase(caller, erased_at)
+            rows, archived_calls = await self._records.erase(caller, erased_at)
         except (SQLAlchemyError, OSError) as exc:
             log.error("erasing caller %s failed in Postgres: %s", caller.caller_hash[:12], exc)
             raise StoreUnavailable("the archive is unavailable; nothing was erased, retry") from exc
         try:
-            hot = await self._hot.erase(caller, erased_at)
+            hot = await self._hot.erase(caller, erased_at, archived_calls)
         except (RedisError, OSError) as exc:
             log.error("erasing caller %s failed in Redis: %s", caller.caller_hash[:12], exc)
             raise StoreUnavailable(

@@ -10,7 +10,11 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:{<caller-hash>}:erased                    str   tombstone after an erasure TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status  TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
-    cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>" or "ended"
+    cm:{<caller-hash>}:call:<platform>:<id>:ev   hash  event key -> answer ("" while pending) TTL call_ttl
+    cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
+    cm:live                                      zset  live calls by last known activity (sweeper)
+    cm:pending                                   zset  ended calls waiting for Postgres, by due time
+    cm:lock:<name>                               str   a lock's holder token, with an expiry
 
 The callref is the only key a webhook can find by call id alone; it holds no phone number of a caller.
 """
@@ -18,6 +22,8 @@ The callref is the only key a webhook can find by call id alone; it holds no pho
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -27,18 +33,44 @@ from redis.asyncio import Redis
 from callmemory.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.events import CallRef, Role
 from callmemory.memory.keys import CallerId
-from callmemory.memory.types import CallerMemory, CallSummary, LiveCall, Turn, clean_profile
+from callmemory.memory.types import (
+    CallerMemory,
+    CallSummary,
+    DuplicateEvent,
+    EventAnswer,
+    LiveCall,
+    Turn,
+    clean_profile,
+)
 
 _ENDED: Final = "ended"
 
 # Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
-# and returns the caller's memory as it now stands: record and read in one atomic round trip.
+# and returns the caller's memory as it now stands (unless ARGV[11] is 0, for the bot's turns, whose
+# memory nobody reads): record and read in one atomic round trip. With an event key (ARGV[9]) the
+# platform's event is claimed in the same step: a caller turn only if the event was never seen
+# ({-2, answer-or-""} otherwise); a bot turn only if no answer is stored for it yet ({-2, answer}
+# otherwise), and it becomes the stored answer.
 _APPEND_TURN: Final = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0} end
 if status ~= 'live' then return {-1} end
+local answer = ''
+if ARGV[9] ~= '' then
+  local seen = redis.call('HGET', KEYS[5], ARGV[9])
+  if ARGV[10] == 'claim' then
+    if seen then return {-2, seen} end
+    redis.call('HSET', KEYS[5], ARGV[9], '')
+  else
+    if seen and seen ~= '' then return {-2, seen} end
+    answer = cjson.encode({t=ARGV[2], f=tonumber(ARGV[5])})
+  end
+  redis.call('EXPIRE', KEYS[5], ARGV[8])
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local turn = cjson.encode({s=seq, r=ARGV[1], t=ARGV[2], at=tonumber(ARGV[3]), c=ARGV[4], f=tonumber(ARGV[5])})
+if answer ~= '' then redis.call('HSET', KEYS[5], ARGV[9], answer) end
+redis.call('HSET', KEYS[1], 'last', ARGV[3])
 redis.call('RPUSH', KEYS[2], turn)
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
@@ -47,8 +79,9 @@ redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
 redis.call('EXPIRE', KEYS[3], ARGV[7])
 redis.call('HSET', KEYS[4], 'seen', ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[7])
+if ARGV[11] == '0' then return {seq} end
 return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
-        redis.call('LRANGE', KEYS[5], 0, -1)}
+        redis.call('LRANGE', KEYS[6], 0, -1)}
 """
 
 # Writes a caller's memory loaded from the archive, unless another request got there first: a blind
@@ -90,15 +123,24 @@ return 1
 _START_CALL: Final = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status then return status end
-redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'seq', 0, 'status', 'live')
+redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'last', ARGV[2], 'seq', 0, 'status', 'live')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 'new'
 """
 
-# From here on no turn is accepted, so the transcript handed to the archive is the whole call.
+# From here on no turn is accepted, so the transcript handed to the archive is the whole call. The first
+# end time and reason stick, so a retried or swept end archives the call as it was first ended. With an
+# idle cutoff (ARGV[1], the sweeper's) a call active since then is left alone and its last activity
+# returned instead.
 _BEGIN_END: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[1] ~= '' then
+  local last = redis.call('HGET', KEYS[1], 'last') or '0'
+  if tonumber(last) > tonumber(ARGV[1]) then return last end
+end
 redis.call('HSET', KEYS[1], 'status', 'ending')
+if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'ended', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'reason', ARGV[3]) end
 return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 """
 
@@ -109,6 +151,19 @@ if not status then return 0 end
 if status ~= 'live' then return -1 end
 redis.call('HSET', KEYS[1], 'summary', ARGV[1])
 return 1
+"""
+
+# Hands out due entries of a schedule (a sorted set scored by due time) and pushes each one a lease into
+# the future, so that another instance does not pick it up while this one works on it.
+_CLAIM_DUE: Final = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member) end
+return due
+"""
+
+_RELEASE_LOCK: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 _FINISH: Final = """
@@ -194,6 +249,25 @@ def _decode_summary(raw: str) -> CallSummary:
     return CallSummary(call_id=data["c"], started_at=_from_ms(data["at"]), text=data["t"])
 
 
+def _decode_answer(raw: str) -> EventAnswer:
+    data = json.loads(raw)
+    return EventAnswer(text=data["t"], fallback=bool(data.get("f")))
+
+
+def _is_ended(ref: str | bytes) -> bool:
+    return str(ref) == _ENDED or str(ref).startswith(f"{_ENDED}|")
+
+
+def _member(call: CallRef, caller: CallerId) -> str:
+    # The call id goes last: it is the only part that may itself contain "|".
+    return f"{call.platform}|{caller.bot_number}|{caller.caller_hash}|{call.call_id}"
+
+
+def _parse_member(member: str) -> tuple[CallRef, CallerId]:
+    platform, bot, caller_hash, call_id = member.split("|", 3)
+    return CallRef(platform, call_id), CallerId(bot_number=bot, caller_hash=caller_hash)
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -212,6 +286,8 @@ class HotStore:
         self._remember_summary = redis.register_script(_REMEMBER_SUMMARY)
         self._erase = redis.register_script(_ERASE)
         self._set_summary = redis.register_script(_SET_SUMMARY)
+        self._claim_due = redis.register_script(_CLAIM_DUE)
+        self._release = redis.register_script(_RELEASE_LOCK)
 
     # -- key names -------------------------------------------------------------------------------
     def _caller_key(self, caller: CallerId, suffix: str) -> str:
@@ -223,6 +299,19 @@ class HotStore:
 
     def _callref_key(self, call: CallRef) -> str:
         return f"{self._s.prefix}:callref:{call.platform}:{call.call_id}"
+
+    def _events_key(self, call: CallRef, caller: CallerId) -> str:
+        return self._caller_key(caller, f"call:{call.platform}:{call.call_id}:ev")
+
+    # Instance-wide schedules. Each is one key, touched only by single-key commands and scripts, so
+    # they need no hash tag; their members name the call and its caller.
+    @property
+    def _live_key(self) -> str:
+        return f"{self._s.prefix}:live"
+
+    @property
+    def _pending_key(self) -> str:
+        return f"{self._s.prefix}:pending"
 
     # -- caller memory ---------------------------------------------------------------------------
     async def read_caller(self, caller: CallerId) -> CallerMemory | None:
@@ -300,7 +389,7 @@ class HotStore:
         ref = f"{caller.bot_number}|{caller.caller_hash}"
         if not await self._redis.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s):
             existing = await self._redis.get(ref_key)
-            if existing == _ENDED:
+            if existing is not None and _is_ended(existing):
                 raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
             if existing is not None and existing != ref:
                 raise CallerMismatch(f"call {call.call_id!r} is already in progress for another caller")
@@ -310,6 +399,10 @@ class HotStore:
         )
         if status not in ("new", "live"):
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending")
+        if status == "new":
+            # Scored by the call's start; the sweeper refreshes the score from the call's own last
+            # activity when it finds the call still busy, so turns cost no extra round trip here.
+            await self._redis.zadd(self._live_key, {_member(call, caller): _ms(started_at)})
         return bool(status == "new")
 
     async def locate_call(self, call: CallRef) -> CallerId:
@@ -319,15 +412,73 @@ class HotStore:
         ref = await self._redis.getex(self._callref_key(call), ex=self._s.call_ttl_s)
         if ref is None:
             raise CallNotStarted(f"call {call.call_id!r} has not started: no ringing event was received")
-        if ref == _ENDED:
+        if _is_ended(ref):
             raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
         bot, caller_hash = str(ref).split("|", 1)
         return CallerId(bot_number=bot, caller_hash=caller_hash)
 
+    async def ended_caller(self, call: CallRef) -> CallerId | None:
+        """The caller of a call that has ended (from its tombstone), or None."""
+        ref = await self._redis.get(self._callref_key(call))
+        if ref is None or not _is_ended(ref) or ref == _ENDED:
+            return None
+        _, bot, caller_hash = str(ref).split("|", 2)
+        return CallerId(bot_number=bot, caller_hash=caller_hash)
+
+    async def first_turn(self, call: CallRef, caller: CallerId) -> Turn | None:
+        _, log = self._call_keys(call, caller)
+        raw = await self._redis.lindex(log, 0)
+        return _decode_turn(str(raw)) if raw is not None else None
+
+    async def event_answer(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
+        """The answer stored for a platform event; None while it is pending or if it is unknown."""
+        raw = await self._redis.hget(self._events_key(call, caller), event)
+        return _decode_answer(str(raw)) if raw else None
+
     async def append_turn(
-        self, call: CallRef, caller: CallerId, role: Role, text: str, at: datetime, *, fallback: bool = False
+        self,
+        call: CallRef,
+        caller: CallerId,
+        role: Role,
+        text: str,
+        at: datetime,
+        *,
+        fallback: bool = False,
+        event: str | None = None,
     ) -> tuple[Turn, CallerMemory]:
-        """Record a turn of a live call; returns it with the caller's memory including it."""
+        """Record a turn of a live call; returns it with the caller's memory including it.
+
+        With `event` (the platform's key of the event this turn answers or records), a caller turn is
+        recorded only the first time the event is seen, and a bot turn becomes the event's stored
+        answer unless one is stored already; either way DuplicateEvent is raised instead.
+        """
+        turn, result = await self._append_turn(
+            call, caller, role, text, at, fallback=fallback, event=event, read_back=True
+        )
+        _, meta, turns, sums = result
+        return turn, self._memory(caller, _pairs(meta), turns, sums)
+
+    async def append_reply(
+        self, call: CallRef, caller: CallerId, text: str, at: datetime, *, fallback: bool, event: str | None
+    ) -> Turn:
+        """Record what the bot said, like append_turn, without reading the caller's memory back."""
+        turn, _ = await self._append_turn(
+            call, caller, Role.BOT, text, at, fallback=fallback, event=event, read_back=False
+        )
+        return turn
+
+    async def _append_turn(
+        self,
+        call: CallRef,
+        caller: CallerId,
+        role: Role,
+        text: str,
+        at: datetime,
+        *,
+        fallback: bool,
+        event: str | None,
+        read_back: bool,
+    ) -> tuple[Turn, list[Any]]:
         state, log = self._call_keys(call, caller)
         result = await self._append(
             keys=[
@@ -335,6 +486,7 @@ class HotStore:
                 log,
                 self._caller_key(caller, "turns"),
                 self._caller_key(caller, "meta"),
+                self._events_key(call, caller),
                 self._caller_key(caller, "sums"),
             ],
             args=[
@@ -346,24 +498,61 @@ class HotStore:
                 self._s.recent_turns,
                 self._s.memory_ttl_s,
                 self._s.call_ttl_s,
+                event or "",
+                "claim" if role is Role.CALLER else "answer",
+                int(read_back),
             ],
         )
+        if result[0] == -2:
+            raise DuplicateEvent(_decode_answer(result[1]) if result[1] else None)
         if result[0] == 0:
             raise CallNotStarted(f"call {call.call_id!r} has no live state (never started or expired)")
         if result[0] == -1:
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending; no more turns are accepted")
-        seq, meta, turns, sums = result
         turn = Turn(
-            seq=int(seq), role=role, text=text, at=_from_ms(_ms(at)), call_id=call.call_id, fallback=fallback
+            seq=int(result[0]),
+            role=role,
+            text=text,
+            at=_from_ms(_ms(at)),
+            call_id=call.call_id,
+            fallback=fallback,
         )
-        return turn, self._memory(caller, _pairs(meta), turns, sums)
+        return turn, result
 
-    async def begin_end(self, call: CallRef, caller: CallerId) -> LiveCall | None:
+    async def begin_end(
+        self,
+        call: CallRef,
+        caller: CallerId,
+        *,
+        ended_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> LiveCall | None:
         """Freeze the call (no further turns) and return it whole; None if there is no live state."""
+        result = await self._end(call, caller, "", ended_at, reason)
+        return result if isinstance(result, LiveCall) else None
+
+    async def end_if_idle(
+        self, call: CallRef, caller: CallerId, *, idle_since: datetime, ended_at: datetime, reason: str
+    ) -> LiveCall | datetime | None:
+        """Freeze the call if it has had no turn since `idle_since`; else its last activity."""
+        result = await self._end(call, caller, str(_ms(idle_since)), ended_at, reason)
+        if isinstance(result, str | int):
+            last = _from_ms(result)
+            await self._redis.zadd(self._live_key, {_member(call, caller): _ms(last)}, xx=True)
+            return last
+        return result
+
+    async def _end(
+        self, call: CallRef, caller: CallerId, cutoff: str, ended_at: datetime | None, reason: str | None
+    ) -> LiveCall | str | int | None:
         state, log = self._call_keys(call, caller)
-        result = await self._begin_end(keys=[state, log])
+        result = await self._begin_end(
+            keys=[state, log], args=[cutoff, _ms(ended_at) if ended_at else "", reason or ""]
+        )
         if not result:
             return None
+        if isinstance(result, str | int):
+            return result
         meta, turns = _pairs(result[0]), result[1]
         return LiveCall(
             call=call,
@@ -371,6 +560,8 @@ class HotStore:
             started_at=_from_ms(meta.get("started", 0)),
             transcript=tuple(_decode_turn(t) for t in turns),
             summary=meta.get("summary") or None,
+            ended_at=_from_ms(meta["ended"]) if meta.get("ended") else None,
+            end_reason=meta.get("reason") or None,
         )
 
     async def set_call_summary(self, call: CallRef, caller: CallerId, summary: str) -> None:
@@ -392,11 +583,71 @@ class HotStore:
         await self._finish(
             keys=[state, log, self._caller_key(caller, "meta")], args=[int(counted), topic or ""]
         )
-        # A tombstone, so that late or repeated events for this call are recognised as such.
-        await self._redis.set(self._callref_key(call), _ENDED, ex=self._s.call_ttl_s)
+        # A tombstone, so that late or repeated events for this call are recognised as such; it names
+        # the caller so that a redelivered event can still be given its stored answer.
+        ref = f"{_ENDED}|{caller.bot_number}|{caller.caller_hash}"
+        member = _member(call, caller)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._callref_key(call), ref, ex=self._s.call_ttl_s)
+            pipe.zrem(self._live_key, member)
+            pipe.zrem(self._pending_key, member)
+            await pipe.execute()
 
-    async def erase(self, caller: CallerId, erased_at: datetime) -> HotErasure:
-        """Delete every key of the caller, live calls included, and leave a tombstone for a while."""
+    # -- schedules: live calls (for the sweeper) and archives waiting for Postgres (for the flusher) --
+    async def idle_calls(self, idle_since: datetime, limit: int) -> list[tuple[CallRef, CallerId]]:
+        """Live calls whose last known activity is before `idle_since`, oldest first."""
+        members = await self._redis.zrangebyscore(self._live_key, "-inf", _ms(idle_since), start=0, num=limit)
+        return [_parse_member(str(m)) for m in members]
+
+    async def forget_live(self, call: CallRef, caller: CallerId) -> None:
+        await self._redis.zrem(self._live_key, _member(call, caller))
+
+    async def mark_pending(self, call: CallRef, caller: CallerId, due: datetime) -> None:
+        """The call is frozen but not archived: the flusher takes it from here.
+
+        Its state stops expiring: it is the only copy of the call until Postgres has it, however long
+        the outage lasts. Archiving deletes it.
+        """
+        member = _member(call, caller)
+        state, log = self._call_keys(call, caller)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.persist(state)
+            pipe.persist(log)
+            pipe.zadd(self._pending_key, {member: _ms(due)})
+            pipe.zrem(self._live_key, member)
+            await pipe.execute()
+
+    async def claim_pending(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[tuple[CallRef, CallerId]]:
+        members = await self._claim_due(keys=[self._pending_key], args=[_ms(now), _ms(lease_until), limit])
+        return [_parse_member(str(m)) for m in members]
+
+    async def forget_pending(self, call: CallRef, caller: CallerId) -> None:
+        await self._redis.zrem(self._pending_key, _member(call, caller))
+
+    async def pending_count(self) -> int:
+        return int(await self._redis.zcard(self._pending_key))
+
+    # -- locks -----------------------------------------------------------------------------------
+    async def acquire(self, name: str, ttl_ms: int) -> str | None:
+        """A lock held until released or `ttl_ms` passes; the token to release it, or None if taken."""
+        token = secrets.token_hex(8)
+        taken = await self._redis.set(f"{self._s.prefix}:lock:{name}", token, nx=True, px=ttl_ms)
+        return token if taken else None
+
+    async def release(self, name: str, token: str) -> None:
+        # Only by its holder: a lock that expired and was taken by another instance stays theirs.
+        await self._release(keys=[f"{self._s.prefix}:lock:{name}"], args=[token])
+
+    async def erase(
+        self, caller: CallerId, erased_at: datetime, archived_calls: Sequence[CallRef] = ()
+    ) -> HotErasure:
+        """Delete every key of the caller, live calls included, and leave a tombstone for a while.
+
+        The ended-call markers of `archived_calls` name the caller (for replaying answers to redelivered
+        events); they are cut back to a bare "ended".
+        """
         tombstone = self._caller_key(caller, "erased")
         calls_prefix = self._caller_key(caller, "call:")
         # The braces of the hash tag are no glob characters: this matches exactly this caller's keys.
@@ -407,15 +658,22 @@ class HotStore:
         }
         found |= {self._caller_key(caller, s) for s in ("meta", "turns", "sums")}
         live = [
-            k.removeprefix(calls_prefix)
+            CallRef(*k.removeprefix(calls_prefix).split(":", 1))
             for k in found
-            if k.startswith(calls_prefix) and not k.endswith(":log")
+            if k.startswith(calls_prefix) and not k.endswith((":log", ":ev"))
         ]
         deleted = await self._erase(
             keys=[tombstone, *sorted(found)], args=[_ms(erased_at), self._s.call_ttl_s]
         )
-        for call in live:  # "<platform>:<id>": their late events now meet an ended call
-            await self._redis.set(f"{self._s.prefix}:callref:{call}", _ENDED, ex=self._s.call_ttl_s)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call in live:
+                # Their late events now meet an ended call, and neither sweeper nor flusher looks for them.
+                pipe.set(self._callref_key(call), _ENDED, ex=self._s.call_ttl_s)
+                pipe.zrem(self._live_key, _member(call, caller))
+                pipe.zrem(self._pending_key, _member(call, caller))
+            for call in archived_calls:
+                pipe.set(self._callref_key(call), _ENDED, xx=True, keepttl=True)
+            await pipe.execute()
         return HotErasure(keys=int(deleted), live_calls=len(live))
 
     async def ping(self) -> bool:

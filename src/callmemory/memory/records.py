@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callmemory.db.models import Call, Caller, Erasure, SummaryJob, TurnRow
+from callmemory.events import CallRef
 from callmemory.memory.keys import CallerId
 
 
@@ -160,15 +161,23 @@ class CallerRecords:
                 calls=[(_call_info(c), turns[c.id]) for c in calls],
             )
 
-    async def erase(self, caller: CallerId, erased_at: datetime) -> ErasedRows:
+    async def erase(self, caller: CallerId, erased_at: datetime) -> tuple[ErasedRows, tuple[CallRef, ...]]:
         """Delete the caller with all their calls, turns, summaries and jobs, and leave a tombstone so
-        that nothing from before `erased_at` is archived again (a late hangup, a pending retry)."""
+        that nothing from before `erased_at` is archived again (a late hangup, a pending retry).
+
+        Also returns the deleted calls' platform ids, whose ended-call markers in Redis name the caller.
+        """
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(select(Caller).where(_is(caller)).with_for_update())
             ).scalar_one_or_none()
             counts = (0, 0, 0, 0)
+            refs: tuple[CallRef, ...] = ()
             if row is not None:
+                found = await session.execute(
+                    select(Call.platform, Call.external_id).where(Call.caller_id == row.id)
+                )
+                refs = tuple(CallRef(platform, external_id) for platform, external_id in found)
                 counts = (
                     await session.execute(
                         select(
@@ -206,4 +215,4 @@ class CallerRecords:
             profile=row is not None and bool(row.profile),
             prepared_greeting=row is not None and row.next_greeting is not None,
             summary_jobs=counts[3],
-        )
+        ), refs

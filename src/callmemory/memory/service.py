@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +23,7 @@ from callmemory.memory.archive import Archive
 from callmemory.memory.hot import HotStore
 from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
 from callmemory.memory.topic import topic_of
-from callmemory.memory.types import CallerMemory, CallRecord, Turn, utcnow
+from callmemory.memory.types import CallerMemory, CallRecord, EventAnswer, LiveCall, Turn, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 class CallBegun:
     memory: CallerMemory
     is_new: bool  # False for a repeated ringing of the same call
+    greeting: str | None = None  # for a repeated ringing: what the caller was greeted with the first time
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    archived: int = 0
+    failed: int = 0  # still waiting for the archive
 
 
 class MemoryService:
@@ -113,7 +120,13 @@ class MemoryService:
         memory = await self.memory_for(caller)
         async with _stores("starting the call"):
             is_new = await self._hot.start_call(call, caller, self._now())
-        return CallBegun(memory=memory, is_new=is_new)
+            first = None if is_new else await self._hot.first_turn(call, caller)
+        greeting = first.text if first is not None and first.role is Role.BOT else None
+        return CallBegun(memory=memory, is_new=is_new, greeting=greeting)
+
+    @property
+    def has_default_bot(self) -> bool:
+        return bool(self._default_bot)
 
     async def locate(self, call: CallRef, caller_number: str) -> CallerId:
         """The caller of a live call, checked against the number the event claims."""
@@ -138,10 +151,32 @@ class MemoryService:
         *,
         fallback: bool = False,
         at: datetime | None = None,
+        event: str | None = None,
     ) -> tuple[Turn, CallerMemory]:
-        """Record a turn of a live call; `at` is when it was spoken if the platform says, else now."""
+        """Append a turn of a live call; with `event`, at most once per platform event (else
+        DuplicateEvent). `at` is when it was spoken if the platform says, else now."""
         async with _stores("recording a turn"):
-            return await self._hot.append_turn(call, caller, role, text, at or self._now(), fallback=fallback)
+            return await self._hot.append_turn(
+                call, caller, role, text, at or self._now(), fallback=fallback, event=event
+            )
+
+    async def record_reply(
+        self, call: CallRef, caller: CallerId, text: str, *, fallback: bool = False, event: str | None = None
+    ) -> Turn:
+        """Append what the bot said; like record_turn, but the caller's memory is not read back."""
+        async with _stores("recording a reply"):
+            return await self._hot.append_reply(
+                call, caller, text, self._now(), fallback=fallback, event=event
+            )
+
+    async def answer_for(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
+        """The answer already given to a platform event, if any."""
+        async with _stores("reading an event's answer"):
+            return await self._hot.event_answer(call, caller, event)
+
+    async def ended_caller(self, call: CallRef) -> CallerId | None:
+        async with _stores("locating the ended call"):
+            return await self._hot.ended_caller(call)
 
     async def add_late_turn(self, call: CallRef, role: Role, text: str, at: datetime | None) -> None:
         """A turn the platform reported after the call was archived: it joins the archived call.
@@ -196,7 +231,7 @@ class MemoryService:
         except CallNotStarted:
             return EndOutcome.UNKNOWN_CALL
         async with _stores("reading the finished call"):
-            live = await self._hot.begin_end(call, caller)
+            live = await self._hot.begin_end(call, caller, ended_at=self._now(), reason=reason)
         if live is None:
             return EndOutcome.UNKNOWN_CALL
         number = (
@@ -204,23 +239,32 @@ class MemoryService:
             if self._keep_numbers and caller_number
             else None
         )
+        return await self._archive_frozen(live, caller_number=number)
+
+    async def _archive_frozen(
+        self, live: LiveCall, *, caller_number: str | None = None, retry_at: datetime | None = None
+    ) -> EndOutcome:
+        """Archive a frozen call and clear its live state; if Postgres fails, leave it to the flusher."""
+        call, caller = live.call, live.caller
         record = CallRecord(
             call=call,
             caller=caller,
             started_at=live.started_at,
-            ended_at=self._now(),
-            end_reason=reason,
+            ended_at=live.ended_at or self._now(),
+            end_reason=live.end_reason,
             turns=live.transcript,
             topic=topic_of(live.transcript),
-            caller_number=number,
+            caller_number=caller_number,
             summary=live.summary,
         )
         try:
             stored = await self._archive.archive_call(record)
         except (SQLAlchemyError, OSError) as exc:
-            # The call stays in Redis, frozen; the platform's retry of this hangup archives it.
-            log.error("archiving call %s failed, kept in Redis: %s", call.call_id, exc)
-            raise StoreUnavailable("the archive is unavailable; the call is kept and can be retried") from exc
+            # The call stays in Redis, frozen, and is scheduled for the flusher; nothing is lost.
+            log.error("archiving call %s failed, kept in Redis for the flusher: %s", call.call_id, exc)
+            async with _stores("scheduling the call for archiving"):
+                await self._hot.mark_pending(call, caller, retry_at or self._now())
+            return EndOutcome.PENDING
         async with _stores("clearing the archived call"):
             await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
         if stored and self._on_archived is not None:
@@ -233,6 +277,70 @@ class MemoryService:
             "new" if stored else "already archived",
         )
         return EndOutcome.ARCHIVED if stored else EndOutcome.ALREADY_ARCHIVED
+
+    # -- upkeep: what the background tasks do, one pass at a time ---------------------------------
+    async def flush_pending(self, *, limit: int, lease: timedelta, retry_in: timedelta) -> FlushResult:
+        """Archive calls whose archiving failed earlier. Failures are retried `retry_in` from now."""
+        now = self._now()
+        async with _stores("claiming pending archives"):
+            due = await self._hot.claim_pending(now, now + lease, limit)
+        archived = failed = 0
+        for n, (call, caller) in enumerate(due):
+            async with _stores("reading a pending call"):
+                live = await self._hot.begin_end(call, caller)
+            if live is None:
+                # Archived meanwhile by a retried hangup, or its state was lost with Redis.
+                async with _stores("dropping a finished pending archive"):
+                    await self._hot.forget_pending(call, caller)
+                continue
+            if await self._archive_frozen(live, retry_at=now + retry_in) is EndOutcome.PENDING:
+                # Postgres is still down: the rest of the batch would only wait for the same failure.
+                failed = len(due) - n
+                async with _stores("rescheduling pending archives"):
+                    for rest_call, rest_caller in due[n + 1 :]:
+                        await self._hot.mark_pending(rest_call, rest_caller, now + retry_in)
+                break
+            archived += 1
+        return FlushResult(archived=archived, failed=failed)
+
+    async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:
+        """Archive calls with no event for `idle` (a missed hangup, a crashed instance); how many.
+
+        A per-call lock keeps two instances from sweeping the same call at once; the archive's
+        uniqueness would absorb that anyway, but the lock spares the duplicate work and log noise.
+        """
+        now = self._now()
+        async with _stores("finding idle calls"):
+            candidates = await self._hot.idle_calls(now - idle, limit)
+        swept = 0
+        for call, caller in candidates:
+            lock = f"sweep:{call.platform}:{call.call_id}"
+            async with _stores("locking an idle call"):
+                token = await self._hot.acquire(lock, int(lock_ttl.total_seconds() * 1000))
+            if token is None:
+                continue
+            try:
+                async with _stores("ending an idle call"):
+                    found = await self._hot.end_if_idle(
+                        call, caller, idle_since=now - idle, ended_at=self._now(), reason="idle_timeout"
+                    )
+                    if found is None:
+                        await self._hot.forget_live(call, caller)
+                if isinstance(found, LiveCall):
+                    log.warning("call %s had no event for %s: archiving it", call.call_id, idle)
+                    await self._archive_frozen(found)
+                    swept += 1
+            finally:
+                async with _stores("unlocking an idle call"):
+                    await self._hot.release(lock, token)
+        return swept
+
+    async def pending_archives(self) -> int | None:
+        """How many ended calls wait for the archive; None when Redis cannot say."""
+        try:
+            return await self._hot.pending_count()
+        except (RedisError, OSError):
+            return None
 
     async def ready(self) -> dict[str, bool]:
         checks: dict[str, bool] = {}

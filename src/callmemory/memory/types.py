@@ -81,6 +81,24 @@ class LiveCall:
     started_at: datetime
     transcript: tuple[Turn, ...] = field(default=())
     summary: str | None = None  # set by the platform (e.g. its AI's summary) while the call was live
+    ended_at: datetime | None = None  # when the call was first ended (hangup or sweep), if it was
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventAnswer:
+    """What the bot answered to one platform event, kept so that a redelivery gets the same answer."""
+
+    text: str
+    fallback: bool = False
+
+
+class DuplicateEvent(Exception):
+    """The platform delivered an event already seen; `answer` is None while the first is still pending."""
+
+    def __init__(self, answer: EventAnswer | None) -> None:
+        super().__init__("event already seen")
+        self.answer = answer
 
 
 @dataclass(frozen=True, slots=True)

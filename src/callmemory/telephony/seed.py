@@ -3,6 +3,11 @@
 {"type": "call.ringing", "call_id": "c-123", "from": "+14155551234", "to": "+14155550000"}
 {"type": "call.speech_recognized", "call_id": "c-123", "from": "+14155551234", "speech": "..."}
 {"type": "call.hangup", "call_id": "c-123", "from": "+14155551234"}
+
+Any event may carry `event_id` (the platform's id of the delivery's event, the same on every retry) and
+a speech event `sequence` (its position in the call). Redeliveries are recognised by `event_id`, else by
+(call, `sequence`): a repeated speech event gets the first delivery's answer back, without a second turn
+or a second LLM request. Ringing and hangup are idempotent by their nature (by call id).
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ class _Event(BaseModel):
 
     call_id: StrictStr = Field(pattern=_CALL_ID, description="The platform's id of the call.")
     from_: StrictStr = Field(alias="from", min_length=1, max_length=64, description="The caller's number.")
+    event_id: StrictStr | None = Field(
+        default=None,
+        pattern=_CALL_ID,
+        description="The platform's id of this event, the same on every redelivery (deduplication).",
+    )
 
 
 class RingingEvent(_Event):
@@ -49,9 +59,25 @@ class SpeechEvent(_Event):
 
     type: Literal["call.speech_recognized"]
     speech: StrictStr = Field(description="Recognised text; 1 to CALLMEMORY_MAX_SPEECH_CHARS characters.")
+    sequence: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="The event's position in the call; without `event_id`, (call, sequence) is its identity.",
+    )
+    to: StrictStr | None = Field(
+        default=None,
+        max_length=64,
+        description="The bot's number; lets a call whose ringing was missed or whose state was lost go on.",
+    )
 
     def to_event(self) -> CallEvent:
-        return CallerSpoke(CallRef(PLATFORM, self.call_id), self.from_, self.speech)
+        key = f"id:{self.event_id}" if self.event_id else None
+        if key is None and self.sequence is not None:
+            key = f"seq:{self.sequence}"
+        return CallerSpoke(
+            CallRef(PLATFORM, self.call_id), self.from_, self.speech, event_key=key, bot_number=self.to
+        )
 
 
 class HangupEvent(_Event):
@@ -81,7 +107,10 @@ class ActionsResponse(BaseModel):
 
 
 class AckResponse(BaseModel):
-    status: str = Field(description="archived, already_archived, unknown_call or ignored")
+    status: str = Field(
+        description="archived, already_archived, archive_pending (the archive is down; the call is kept "
+        "and archived when it is back: no retry needed), unknown_call or ignored"
+    )
     reason: str | None = None
 
 
@@ -142,6 +171,7 @@ REQUEST_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
             "call_id": "c-123",
             "from": "+14155551234",
             "speech": "I need help resetting my password.",
+            "event_id": "ev-7f3a",
         },
     },
     "hangup": {
@@ -177,6 +207,7 @@ RESPONSE_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     },
     "hangup archived": {"value": {"status": "archived"}},
     "hangup repeated": {"value": {"status": "already_archived"}},
+    "hangup while the archive is down": {"value": {"status": "archive_pending"}},
     "unknown event type": {"value": {"status": "ignored", "reason": "event type 'call.dtmf' is not used"}},
 }
 

@@ -1,0 +1,274 @@
+"""Load driver: many concurrent simulated seed-format calls against the service run as in production.
+
+It creates a fresh database on the local Postgres, starts `callmemory stub-llm --delay-ms D` and
+`callmemory serve --workers N` (DATABASE_URL / REDIS_URL pointing at the local servers, a Redis prefix of
+its own, CALLMEMORY_ENVIRONMENT=production), then runs, for each scenario, C concurrent callers that each
+place calls back to back for a while: ringing, T speech turns, hangup. Callers come from a pool of
+returning numbers, so most ringings find memory and some rehydrate it. It prints events/s and
+p50/p95/p99 per event type, and for speech the memory overhead (response time minus the stub's delay).
+
+    ./dev run python bench/load.py                      # the issue's scenarios
+    ./dev run python bench/load.py --scenario 0:50 --seconds 10 --workers 2
+    ./dev run python bench/load.py --profile out.svg    # py-spy record of the service while it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import redis
+
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+REDIS_URL = "redis://127.0.0.1:6379/0"
+BOT = "+14155550000"
+CALLMEMORY = [sys.executable, "-m", "callmemory.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, kind: str, seconds: float, status: int) -> None:
+        self.latencies[kind].append(seconds)
+        self.statuses[status] += 1
+        if status != 200:
+            self.errors[kind] += 1
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def one_call(http: aiohttp.ClientSession, url: str, caller: str, turns: int, stats: Stats) -> None:
+    call_id = f"b-{uuid.uuid4().hex[:16]}"
+
+    async def send(kind: str, event: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        async with http.post(url, json={"call_id": call_id, "from": caller, **event}) as response:
+            await response.read()
+            stats.add(kind, time.perf_counter() - started, response.status)
+
+    await send("ringing", {"type": "call.ringing", "to": BOT})
+    for n in range(turns):
+        speech = f"Question {n}: where is my order {random.randint(1000, 9999)}?"
+        await send(
+            "speech", {"type": "call.speech_recognized", "speech": speech, "event_id": f"{call_id}-{n}"}
+        )
+    await send("hangup", {"type": "call.hangup"})
+
+
+async def drive(
+    base_url: str, concurrency: int, seconds: float, turns: int, callers: int
+) -> tuple[Stats, float]:
+    stats = Stats()
+    pool = [f"+1415{n:07d}" for n in range(callers)]
+    url = f"{base_url}/webhook/call"
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+        deadline = time.perf_counter() + seconds
+
+        async def caller_loop() -> None:
+            # Calls start spread over the first second, as they would arrive, not all in one instant
+            # (in lockstep every ringing would queue behind 49 others for the whole run).
+            await asyncio.sleep(random.uniform(0, 1))
+            while time.perf_counter() < deadline:
+                await one_call(http, url, random.choice(pool), turns, stats)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller_loop() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return stats, elapsed
+
+
+def report(title: str, stats: Stats, elapsed: float, delay_ms: float) -> None:
+    total = sum(len(v) for v in stats.latencies.values())
+    print(f"\n{title}: {total} events in {elapsed:.1f} s = {total / elapsed:.0f} events/s")
+    print(f"  HTTP statuses: {dict(sorted(stats.statuses.items()))}")
+    print(f"  {'event':<18}{'count':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    rows = dict(stats.latencies)
+    if "speech" in rows:
+        rows["speech overhead"] = [v - delay_ms / 1000 for v in rows["speech"]]
+    for kind, values in rows.items():
+        ms = [v * 1000 for v in values]
+        print(
+            f"  {kind:<18}{len(ms):>7}{stats.errors.get(kind, 0):>8}"
+            f"{statistics.median(ms):>9.1f}{percentile(ms, 95):>9.1f}{percentile(ms, 99):>9.1f}"
+        )
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], ready: str, log: Path) -> Iterator[subprocess.Popen[str]]:
+    """A child process, started and waited for until a line of its output contains `ready`."""
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if ready in line:
+            break
+    else:
+        raise RuntimeError(f"{args} exited before it was ready")
+    # Keep draining output so the child never blocks on a full pipe.
+    drain = subprocess.Popen(["cat"], stdin=proc.stdout, stdout=log.open("w"))
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        drain.wait(5)
+
+
+async def create_database(name: str) -> None:
+    conn = await asyncpg.connect(**POSTGRES, database="postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(**POSTGRES, database="postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def purge_redis(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
+def wait_ready(url: str) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the service did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        help="DELAY_MS:CONCURRENCY, repeatable (default: 0:50, 0:200, 400:50, 400:200)",
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per scenario")
+    parser.add_argument("--turns", type=int, default=3, help="speech turns per call")
+    parser.add_argument("--callers", type=int, default=500, help="size of the pool of (returning) callers")
+    parser.add_argument(
+        "--profile", help="record the service with py-spy: an .svg flame graph, or .txt collapsed stacks"
+    )
+    args = parser.parse_args()
+    scenarios = [
+        tuple(float(x) for x in s.split(":")) for s in args.scenario or ["0:50", "0:200", "400:50", "400:200"]
+    ]
+
+    database = f"callmemory_bench_{uuid.uuid4().hex[:8]}"
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_database(database))
+    data_dir = Path(tempfile.mkdtemp(prefix="callmemory-bench-"))
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMEMORY_")}
+    try:
+        for delay_ms in sorted({d for d, _ in scenarios}):
+            stub_port, port = free_port(), free_port()
+            env = {
+                **base_env,
+                "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+                "REDIS_URL": REDIS_URL,
+                "OPENAI_API_KEY": "sk-bench",
+                "OPENAI_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
+                "CALLMEMORY_ENVIRONMENT": "production",
+                "CALLMEMORY_HASH_SECRET": "bench-secret-0123456789abcdef",
+                "CALLMEMORY_REDIS_PREFIX": prefix,
+                "CALLMEMORY_DATA_DIR": str(data_dir),
+            }
+            stub = [*CALLMEMORY, "stub-llm", "--port", str(stub_port), "--delay-ms", str(delay_ms)]
+            serve = [*CALLMEMORY, "serve", "--port", str(port), "--workers", str(args.workers)]
+            serve += ["--log-level", "warning"]
+            service_log = data_dir / f"service-{delay_ms:.0f}ms.log"
+            with (
+                process(stub, env, "listening", data_dir / "stub.log"),
+                process(serve, env, "API docs", service_log) as service,
+            ):
+                base_url = f"http://127.0.0.1:{port}"
+                wait_ready(base_url)
+                asyncio.run(drive(base_url, 10, 2, args.turns, args.callers))  # warm-up
+                profiler = None
+                if args.profile:
+                    out = Path(args.profile).with_stem(f"{Path(args.profile).stem}-{delay_ms:.0f}ms")
+                    fmt = "raw" if out.suffix == ".txt" else "flamegraph"
+                    spy = [shutil.which("py-spy") or "py-spy", "record", "--subprocesses", "--format", fmt]
+                    profiler = subprocess.Popen(
+                        [*spy, "-o", str(out), "--pid", str(service.pid)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                for scenario_delay, concurrency in scenarios:
+                    if scenario_delay != delay_ms:
+                        continue
+                    stats, elapsed = asyncio.run(
+                        drive(base_url, int(concurrency), args.seconds, args.turns, args.callers)
+                    )
+                    title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
+                    title += f", {args.workers} workers"
+                    report(title, stats, elapsed, delay_ms)
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(60)
+            problems = Counter(
+                line.split(":", 2)[-1].strip()[:100]
+                for line in service_log.read_text().splitlines()
+                if line.startswith(("WARNING", "ERROR"))
+            )
+            for message, count in problems.most_common(5):
+                print(f"  service log x{count}: {message}")
+    finally:
+        asyncio.run(drop_database(database))
+        purge_redis(prefix)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The background tasks of every instance: the pending-archive flusher and the idle-call sweeper.
+
+Both work through MemoryService, one pass at a time, and coordinate with other instances only through
+Redis (leases on pending archives, a lock per swept call), so any number of instances may run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from callmemory.errors import StoreUnavailable
+from callmemory.memory.service import MemoryService
+
+log = logging.getLogger(__name__)
+
+_BATCH = 100
+# Long enough for one pass over a batch; a pending archive claimed by an instance that then died is
+# picked up again by another once its lease runs out.
+_LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class UpkeepSettings:
+    flush_interval_s: float
+    flush_backoff_max_s: float
+    idle_call_s: float
+    sweep_interval_s: float
+    shutdown_flush_s: float
+
+
+class Upkeep:
+    def __init__(self, memory: MemoryService, settings: UpkeepSettings) -> None:
+        self._memory = memory
+        self._s = settings
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._every(self._s.flush_interval_s, self.flush, "flusher")),
+            asyncio.create_task(self._every(self._s.sweep_interval_s, self.sweep, "sweeper")),
+        ]
+
+    async def stop(self) -> None:
+        """Stop both loops, then give the archives still pending one last chance."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._s.shutdown_flush_s <= 0:
+            return
+        try:
+            async with asyncio.timeout(self._s.shutdown_flush_s):
+                await self.flush()
+        except (TimeoutError, StoreUnavailable) as exc:
+            log.warning("pending archives not flushed at shutdown (another instance will): %r", exc)
+
+    async def flush(self) -> bool:
+        """One flusher pass; False if an archive is still failing."""
+        result = await self._memory.flush_pending(limit=_BATCH, lease=_LEASE, retry_in=timedelta(0))
+        if result.archived:
+            log.info("flushed %d pending archives", result.archived)
+        return result.failed == 0
+
+    async def sweep(self) -> bool:
+        await self._memory.sweep_idle(
+            idle=timedelta(seconds=self._s.idle_call_s), limit=_BATCH, lock_ttl=_LEASE
+        )
+        return True
+
+    async def _every(self, interval: float, run: Callable[[], Awaitable[bool]], name: str) -> None:
+        """Run a pass every `interval`; after failures, wait twice as long each time, up to the maximum."""
+        failures = 0
+        while True:
+            wait = min(interval * 2**failures, max(interval, self._s.flush_backoff_max_s))
+            await asyncio.sleep(wait)
+            try:
+                ok = await run()
+            except StoreUnavailable as exc:
+                log.warning("%s: a store is unavailable (%s); backing off", name, exc)
+                ok = False
+            except Exception:
+                # A background task must never die of one bad pass; it is logged and retried.
+                log.exception("%s pass failed", name)
+                ok = False
+            failures = 0 if ok else min(failures + 1, 16)

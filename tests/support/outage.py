@@ -1,0 +1,54 @@
+"""A TCP proxy in front of a real server, to take that server "down" and bring it back in a test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class Outage:
+    """Forwards a local port to `host:port`. `cut()` drops every connection and refuses new ones."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection(*self._target)
+        except OSError:
+            client_w.close()
+            return
+        self._open |= {client_w, server_w}
+        await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
+        self._open -= {client_w, server_w}
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Outage]:
+        await self.restore()
+        try:
+            yield self
+        finally:
+            await self.cut()

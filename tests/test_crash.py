@@ -1,0 +1,116 @@
+"""The service killed mid-call, or stopped gracefully: every acknowledged turn still reaches Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from callmemory.settings import Settings
+from conftest import TEST_SECRET
+from support.serving import free_port, serving
+from support.waiting import eventually
+
+CALLER = {"from": "+14155551234", "to": "+14155550000"}
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    assert settings.database_url
+    assert settings.redis_url
+    return {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "CALLMEMORY_REDIS_PREFIX": settings.redis_prefix,
+        "CALLMEMORY_HASH_SECRET": TEST_SECRET,
+        "CALLMEMORY_ENVIRONMENT": "test",
+        **extra,
+    }
+
+
+def event(kind: str, call_id: str, **fields: str) -> dict[str, str]:
+    return {"type": kind, "call_id": call_id, **CALLER, **fields}
+
+
+async def test_after_a_sigkill_mid_call_every_acknowledged_turn_is_archived(
+    settings: Settings, sql: Callable[..., Any], tmp_path: Path
+) -> None:
+    env = service_env(settings, CALLMEMORY_IDLE_CALL_S="1", CALLMEMORY_SWEEP_INTERVAL_S="0.2")
+    port = free_port()
+    with serving(tmp_path, port, env) as (http, process):
+        acknowledged = [http.post("/webhook/call", json=event("call.ringing", "k-1"))]
+        for line in ("My flight was cancelled.", "I need a refund."):
+            speech = event("call.speech_recognized", "k-1", speech=line)
+            acknowledged.append(http.post("/webhook/call", json=speech))
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    with serving(tmp_path, port, env):
+
+        async def archived() -> bool:
+            return bool(await sql("SELECT * FROM calls"))
+
+        await eventually(archived)
+
+    assert [r.status_code for r in acknowledged] == [200, 200, 200]
+    rows = await sql("SELECT role, text FROM turns ORDER BY seq")
+    heard = [r.json()["actions"][0]["text"] for r in acknowledged]
+    assert [r.text for r in rows] == [
+        heard[0],
+        "My flight was cancelled.",
+        heard[1],
+        "I need a refund.",
+        heard[2],
+    ]
+    (call,) = await sql("SELECT end_reason FROM calls")
+    assert call.end_reason == "idle_timeout"
+
+
+@contextmanager
+def slow_llm(delay_ms: int) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "callmemory.cli", "stub-llm", "--port", str(port)]
+    stub = subprocess.Popen(
+        [*command, "--delay-ms", str(delay_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert stub.stdout is not None
+        stub.stdout.readline()  # "stub LLM listening: ..."
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stub.terminate()
+        stub.wait(10)
+
+
+async def test_sigterm_finishes_the_request_in_flight_and_keeps_its_turns(
+    settings: Settings, redis: Redis, tmp_path: Path
+) -> None:
+    with slow_llm(delay_ms=1500) as llm_url:
+        env = service_env(settings, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm_url)
+        with serving(tmp_path, free_port(), env) as (http, process), ThreadPoolExecutor(1) as pool:
+            http.post("/webhook/call", json=event("call.ringing", "t-1"))
+            speech = event("call.speech_recognized", "t-1", speech="Is my order on its way?")
+            in_flight = pool.submit(http.post, "/webhook/call", json=speech)
+            await asyncio.sleep(0.5)  # the request is waiting on the LLM
+            process.send_signal(signal.SIGTERM)
+            answered = in_flight.result(timeout=30)
+            process.wait(30)
+            with pytest.raises(httpx.TransportError):  # nothing is accepted after the shutdown
+                http.post("/webhook/call", json=speech)
+
+    assert answered.status_code == 200
+    assert answered.json()["actions"][0]["text"] == "You said: Is my order on its way?"
+    assert process.returncode == 0
+    (log_key,) = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*:log")]
+    assert len(await redis.lrange(log_key, 0, -1)) == 3  # greeting, the caller, the answer

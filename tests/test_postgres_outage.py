@@ -1,0 +1,120 @@
+"""Postgres down: callers are still answered from Redis, ended calls wait there and are archived later."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+from callmemory.settings import Settings
+from conftest import running
+from support.llm import FakeLLM
+from support.outage import Outage
+from support.phone import Phone
+from support.waiting import eventually
+
+
+@pytest.fixture
+async def postgres(database_url: str) -> AsyncIterator[Outage]:
+    url = make_url(database_url)
+    async with Outage(url.host or "127.0.0.1", url.port or 5432).running() as outage:
+        yield outage
+
+
+def through(settings: Settings, outage: Outage, **overrides: Any) -> Settings:
+    url = make_url(settings.database_url or "").set(port=outage.port)
+    return settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False), **overrides}
+    )
+
+
+async def test_callers_are_answered_while_postgres_is_down_and_their_call_is_archived_once_it_is_back(
+    settings: Settings, llm: FakeLLM, postgres: Outage, sql: Callable[..., Any]
+) -> None:
+    async with running(through(settings, postgres, flush_interval_s=0.05, flush_backoff_max_s=0.2)) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await postgres.cut()
+        answer = await phone.say(call_id, "My card was charged twice.")
+        hangup = await phone.hang_up(call_id)
+        await asyncio.sleep(0.5)  # several flusher passes fail meanwhile
+        still_pending = await sql("SELECT * FROM calls")
+
+        await postgres.restore()
+
+        async def archived() -> bool:
+            return len(await sql("SELECT * FROM turns")) == 3
+
+        await eventually(archived)
+        ready = (await http.get("/readyz")).json()
+
+    assert answer == "You said: My card was charged twice."
+    assert hangup == {"status": "archive_pending"}
+    assert still_pending == []
+    assert ready["pending_archives"] == 0
+    assert [r.call_count for r in await sql("SELECT call_count FROM callers")] == [1]
+
+
+async def test_readyz_reports_degraded_with_the_pending_count_while_postgres_is_down(
+    settings: Settings, llm: FakeLLM, postgres: Outage
+) -> None:
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await postgres.cut()
+        await phone.hang_up(call_id)
+        response = await http.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {"redis": True, "postgres": False},
+        "pending_archives": 1,
+    }
+
+
+async def test_a_returning_caller_is_greeted_from_redis_memory_while_postgres_is_down(
+    settings: Settings, llm: FakeLLM, postgres: Outage
+) -> None:
+    async with running(through(settings, postgres)) as http:
+        phone = Phone(http)
+        await phone.call("My order 4417 never arrived.")
+        await postgres.cut()
+        _, greeting = await phone.ring()
+
+    assert "My order 4417 never arrived" in greeting
+
+
+async def test_shutdown_archives_calls_still_pending(
+    settings: Settings, llm: FakeLLM, postgres: Outage, sql: Callable[..., Any]
+) -> None:
+    # No flusher pass runs during the test's life: only the shutdown's last flush can archive the call.
+    slow_flusher = through(settings, postgres, flush_interval_s=3600)
+    async with running(slow_flusher) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await postgres.cut()
+        assert await phone.hang_up(call_id) == {"status": "archive_pending"}
+        await postgres.restore()
+
+    assert len(await sql("SELECT * FROM calls")) == 1
+
+
+async def test_a_call_waiting_for_the_archive_does_not_expire_from_redis(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis
+) -> None:
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await phone.say(call_id, "Please keep this.")
+        await postgres.cut()
+        await phone.hang_up(call_id)
+
+    keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*:call:*")]
+    call_keys = [k for k in keys if not k.endswith(":ev")]
+    assert len(call_keys) == 2  # the state and the transcript
+    assert [await redis.ttl(k) for k in call_keys] == [-1, -1]
