@@ -14,9 +14,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from callmemory.app import create_app
+from callmemory.local_server import served
 from callmemory.settings import Settings
 from support.llm import FakeLLM
-from support.serving import served
 
 # Bounded so that the whole file stays well under a minute.
 EXAMPLES = 150  # per generation mode

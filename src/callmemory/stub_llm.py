@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from callmemory.local_server import served
 
 
 def echo(messages: list[dict[str, Any]]) -> str:
@@ -105,21 +105,6 @@ class StubServer:
 
     @contextlib.asynccontextmanager
     async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[StubServer]:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Inherited by accepted connections. Without it uvicorn's two writes per response (head, body)
-        # meet the client's delayed ACK, and every completion took ~40 ms longer than its delay.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-        server = uvicorn.Server(uvicorn.Config(self.app(), log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                await task  # surfaces the startup error
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://{host}:{sock.getsockname()[1]}/v1"
-        try:
+        async with served(self.app(), host=host, port=port, lifespan="off") as url:
+            self.base_url = f"{url}/v1"
             yield self
-        finally:
-            server.should_exit = True
-            await task

@@ -4,10 +4,8 @@ local stub of its REST API that records what callmemory asked it to say.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from callmemory.local_server import served
 from callmemory.telephony import voipbin
 
 WEBHOOK_SECRET = "whsec-test-0123"
@@ -70,22 +68,10 @@ class VoipbinApiServer:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[VoipbinApiServer]:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
         app = Starlette(routes=[Route("/v1.0/calls/{call_id}/talk", self._talk, methods=["POST"])])
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                await task
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1.0"
-        try:
+        async with served(app, lifespan="off") as url:
+            self.base_url = f"{url}/v1.0"
             yield self
-        finally:
-            server.should_exit = True
-            await task
 
 
 def _tm(at: datetime, *, rfc3339: bool = True) -> str:
