@@ -15,9 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from callmemory.settings import Settings
 from conftest import TEST_SECRET
+from support.outage import OutageThread
 from support.serving import free_port, serving
 from support.waiting import eventually
 
@@ -114,3 +116,27 @@ async def test_sigterm_finishes_the_request_in_flight_and_keeps_its_turns(
     assert process.returncode == 0
     (log_key,) = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*:log")]
     assert len(await redis.lrange(log_key, 0, -1)) == 3  # greeting, the caller, the answer
+
+
+async def test_sigterm_archives_calls_still_pending_before_the_service_exits(
+    settings: Settings, sql: Callable[..., Any], tmp_path: Path
+) -> None:
+    assert settings.database_url
+    url = make_url(settings.database_url)
+    with OutageThread(url.host or "127.0.0.1", url.port or 5432).running() as postgres:
+        through = url.set(port=postgres.port).render_as_string(hide_password=False)
+        # No flusher pass during the test: only the shutdown can archive the call.
+        env = {**service_env(settings, CALLMEMORY_FLUSH_INTERVAL_S="3600"), "DATABASE_URL": through}
+        with serving(tmp_path, free_port(), env) as (http, process):
+            http.post("/webhook/call", json=event("call.ringing", "p-1"))
+            http.post("/webhook/call", json=event("call.speech_recognized", "p-1", speech="Keep this safe."))
+            postgres.cut()
+            hangup = http.post("/webhook/call", json=event("call.hangup", "p-1"))
+            postgres.restore()
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+
+    assert hangup.json() == {"status": "archive_pending"}
+    assert process.returncode == 0
+    said = [r.text for r in await sql("SELECT text FROM turns WHERE role = 'caller'")]
+    assert said == ["Keep this safe."]

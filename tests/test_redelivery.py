@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from callmemory.settings import Settings
+from conftest import running
 from support.llm import FakeLLM
 from support.phone import Phone, said
+from support.waiting import eventually
 
 CALLER = "+14155551234"
 
@@ -109,3 +113,31 @@ async def test_a_whole_call_delivered_three_times_interleaved_is_archived_as_onc
     assert [r.role for r in rows] == ["bot", "caller", "bot", "caller", "bot", "caller", "bot"]
     assert [r.text for r in rows if r.role == "caller"] == lines
     assert [r.call_count for r in await sql("SELECT call_count FROM callers")] == [1]
+
+
+async def test_a_redelivery_whose_first_delivery_died_gets_the_fallback_line_and_so_do_later_ones(
+    settings: Settings, llm: FakeLLM, sql: Callable[..., Any]
+) -> None:
+    llm.delay_s = 5
+    async with running(settings.model_copy(update={"llm_timeout_s": 0.5})) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        event = speech(call_id, "Hello, anyone?", event_id="ev-dies")
+        first = asyncio.create_task(phone.send(event))
+
+        async def waiting_on_the_llm() -> bool:  # the first delivery has recorded the caller's turn
+            return bool(llm.requests)
+
+        await eventually(waiting_on_the_llm)
+        first.cancel()  # the instance handling it dies
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+
+        retried = await phone.send(event)
+        again = await phone.send(event)
+        await phone.hang_up(call_id)
+
+    assert said(retried.json()) == said(again.json()) == settings.fallback_line
+    assert len(llm.requests) == 1
+    rows = await sql("SELECT role, text, fallback FROM turns ORDER BY seq")
+    assert [(r.role, r.fallback) for r in rows] == [("bot", False), ("caller", False), ("bot", True)]

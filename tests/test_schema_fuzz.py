@@ -23,14 +23,19 @@ EXAMPLES = 150  # per generation mode
 SEQUENCES = 50
 
 
+def bounded(examples: int) -> hypothesis_settings:
+    # No deadline and no health checks: the requests go to a real server sharing a busy machine.
+    return hypothesis_settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+
+
 def fuzz(base_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
         @given(case=schema.as_strategy(generation_mode=mode))
-        @hypothesis_settings(
-            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
+        @bounded(EXAMPLES)
         def no_server_error(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(base_url=base_url, checks=[not_a_server_error])
 
@@ -67,9 +72,7 @@ def play(base_url: str) -> None:
     with httpx.Client(base_url=base_url) as http:
 
         @given(events=st.lists(EVENTS, min_size=1, max_size=12))
-        @hypothesis_settings(
-            max_examples=SEQUENCES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
+        @bounded(SEQUENCES)
         def no_server_error(events: list[dict[str, Any]]) -> None:
             for event in events:
                 response = http.post("/webhook/call", json=event)

@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     )
     sweep_interval_s: float = Field(default=30.0, gt=0, description="How often idle calls are looked for.")
     shutdown_flush_s: float = Field(
-        default=10.0, ge=0, description="Time allowed at shutdown to archive calls still pending."
+        default=10.0, ge=0, description="Time allowed at shutdown to finish upkeep and archive pending calls."
     )
 
     # Webhook input limits.

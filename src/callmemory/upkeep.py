@@ -38,25 +38,34 @@ class Upkeep:
         self._memory = memory
         self._s = settings
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._tasks = [
             asyncio.create_task(self._every(self._s.flush_interval_s, self.flush, "flusher")),
             asyncio.create_task(self._every(self._s.sweep_interval_s, self.sweep, "sweeper")),
         ]
 
     async def stop(self) -> None:
-        """Stop both loops, then give the archives still pending one last chance."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Let both loops finish the pass they are in, then give pending archives one last chance.
+
+        A pass is not cancelled halfway: an archive interrupted mid-transaction is work lost, and the
+        connection it held has to be torn down. What does not finish in time is cancelled after all.
+        """
+        self._stopping.set()
+        deadline = asyncio.get_running_loop().time() + self._s.shutdown_flush_s
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=self._s.shutdown_flush_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self._tasks = []
-        if self._s.shutdown_flush_s <= 0:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
             return
         try:
-            async with asyncio.timeout(self._s.shutdown_flush_s):
+            async with asyncio.timeout(left):
                 await self.flush()
         except (TimeoutError, StoreUnavailable) as exc:
             log.warning("pending archives not flushed at shutdown (another instance will): %r", exc)
@@ -77,9 +86,11 @@ class Upkeep:
     async def _every(self, interval: float, run: Callable[[], Awaitable[bool]], name: str) -> None:
         """Run a pass every `interval`; after failures, wait twice as long each time, up to the maximum."""
         failures = 0
-        while True:
+        while not self._stopping.is_set():
             wait = min(interval * 2**failures, max(interval, self._s.flush_backoff_max_s))
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+                return  # stopping: the event was set before the wait ran out
             try:
                 ok = await run()
             except StoreUnavailable as exc:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
 
 
 class Outage:
@@ -52,3 +54,36 @@ class Outage:
             yield self
         finally:
             await self.cut()
+
+
+class OutageThread:
+    """An Outage on an event loop of its own thread, for a service running in another process."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._outage = Outage(host, port)
+
+    @property
+    def port(self) -> int:
+        return self._outage.port
+
+    def _run(self, coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def cut(self) -> None:
+        self._run(self._outage.cut())
+
+    def restore(self) -> None:
+        self._run(self._outage.restore())
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[OutageThread]:
+        self._thread.start()
+        self.restore()
+        try:
+            yield self
+        finally:
+            self.cut()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
