@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from support.serving import free_port, serving
 
@@ -20,8 +24,16 @@ def _children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's tmp_path: the embedded PostgreSQL runs as another user, who must be able to
+    # enter every parent folder, and pytest resets its own root to 0700 whenever another run starts.
+    root = Path(tempfile.mkdtemp(prefix="callmemory-serve-"))
+    yield root / "data"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(data_dir: Path) -> None:
     port = free_port()
     with serving(data_dir, port) as (http, _):
         http.post("/webhook/call", json={"type": "call.ringing", "call_id": "s-1", **CALLER})
