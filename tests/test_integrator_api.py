@@ -227,6 +227,7 @@ async def test_the_integrator_api_is_documented_with_examples_and_errors(client:
     schemas = spec["components"]["schemas"]
     assert schemas["MemoryContext"]["examples"]
     assert schemas["ErasureReceiptOut"]["examples"]
+    assert schemas["MemoryBrief"]["examples"]
     assert "delete" in spec["paths"]["/v1/bots/{bot_number}/callers/{caller_number}"]
 
 

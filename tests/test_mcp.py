@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,9 +40,9 @@ async def http(service: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def mcp_server(url: str, key: str | None = ADMIN_KEY) -> AsyncIterator[Client]:
+async def mcp_server(url: str, key: str = ADMIN_KEY, **env: str) -> AsyncIterator[Client]:
     """`callmemory mcp --url URL` as an MCP client launches it: a child process on stdin/stdout."""
-    env = {"CALLMEMORY_MCP_API_KEY": key} if key else {}
+    env["CALLMEMORY_MCP_API_KEY"] = key
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "callmemory.cli", "mcp", "--url", url], env=env
     )
@@ -160,6 +161,18 @@ async def test_an_unreachable_service_is_a_tool_error_and_the_server_keeps_servi
     for result in (first, second):
         assert result.is_error
         assert f"callmemory is not reachable at {nowhere}" in text_of(result)
+
+
+async def test_a_service_that_does_not_answer_is_a_tool_error(settings: Settings) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog does) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        async with mcp_server(url, CALLMEMORY_MCP_TIMEOUT_S="0.2") as mcp:
+            result = await mcp.call_tool("caller_memory", A)
+
+    assert result.is_error
+    assert f"callmemory at {url} did not answer in time" in text_of(result)
 
 
 async def test_the_tools_describe_themselves_and_ask_for_e164_numbers(settings: Settings) -> None:

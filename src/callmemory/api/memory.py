@@ -221,6 +221,31 @@ class MemoryBrief(BaseModel):
         "is given (profile, summaries, the end of earlier conversations), oldest material dropped first."
     )
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "bot_number": "+14155550000",
+                    "caller_number": "+14155551234",
+                    "returning": True,
+                    "call_count": 2,
+                    "last_topic": "my router drops every evening",
+                    "profile": {"name": "Ada", "open_issues": ["router drops every evening"]},
+                    "summary": "Ada, account 99812: router drops every evening; a technician was promised.",
+                    "recent_calls": [
+                        {
+                            "call_id": "c-2",
+                            "started_at": "2026-11-24T18:02:00Z",
+                            "summary": "Router dropped again; technician visit booked for Friday.",
+                        }
+                    ],
+                    "brief": 'This caller has called 2 time(s) before. Last time they said: "my router '
+                    'drops every evening".\n\nWhat you know about this caller: Name: Ada. ...',
+                }
+            ]
+        }
+    }
+
 
 # -- the addressed caller --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
