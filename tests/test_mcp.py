@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.types import CallToolResult, TextContent
+from starlette.applications import Starlette
 
 from callmemory.app import create_app
 from callmemory.conversation.brief import NEW_CALLER
@@ -161,6 +162,17 @@ async def test_an_unreachable_service_is_a_tool_error_and_the_server_keeps_servi
     for result in (first, second):
         assert result.is_error
         assert f"callmemory is not reachable at {nowhere}" in text_of(result)
+
+
+async def test_a_url_that_is_not_callmemory_is_a_tool_error_that_says_so(settings: Settings) -> None:
+    async with (
+        served(Starlette()) as elsewhere,  # answers 404 to everything
+        mcp_server(elsewhere) as mcp,
+    ):
+        result = await mcp.call_tool("recent_calls", A)
+
+    assert result.is_error
+    assert "is CALLMEMORY_MCP_URL a callmemory service" in text_of(result)
 
 
 async def test_a_service_that_does_not_answer_is_a_tool_error(settings: Settings) -> None:

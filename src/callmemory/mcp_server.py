@@ -114,6 +114,11 @@ class CallmemoryApi:
                 f"no such caller: nothing is stored about {caller_number} calling {bot_number} "
                 "that this API key may see"
             )
+        if status == 404:  # not the API's 404: no such route
+            return (
+                f"{self._http.base_url} has no {response.request.url.path} ({detail}); is CALLMEMORY_MCP_URL "
+                "a callmemory service of this version?"
+            )
         if status == 422:
             field = body.get("field")
             about = f" `{field}`" if field else ""
