@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from callmemory.conversation.brief import NEW_CALLER
 from callmemory.settings import Settings
 from conftest import summarise_queued
 from support.api import BOT_A, BOT_A_KEY, BOT_B, CALLER, Api, caller_path
@@ -73,6 +74,33 @@ async def test_a_caller_never_seen_gets_the_bare_system_prompt(api: Api, setting
 
     assert body["messages"] == [{"role": "system", "content": settings.system_prompt}]
     assert (body["returning"], body["greeting"]) == (False, settings.greeting_new)
+
+
+async def test_the_brief_is_the_callers_memory_as_fields_and_as_one_text(
+    phone: Phone, api: Api, settings: Settings
+) -> None:
+    call_id, _ = await phone.call("My account number is 99812.")
+    await summarise_queued(settings)
+
+    response = await api.get(f"{caller_path()}/brief", max_chars=1000)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["returning"], body["call_count"]) == (True, 1)
+    assert body["last_topic"] == "My account number is 99812"
+    assert body["profile"] == {"open_issues": ["My account number is 99812."]}
+    assert [(c["call_id"], c["summary"]) for c in body["recent_calls"]] == [
+        (call_id, "The caller said: My account number is 99812.")
+    ]
+    assert "Summary of your earlier calls with this caller: The caller said: My account" in body["brief"]
+    assert len(body["brief"]) <= 1000
+
+
+async def test_the_brief_of_a_caller_never_seen_says_nothing_is_remembered(api: Api) -> None:
+    body = (await api.get(f"{caller_path()}/brief")).json()
+
+    assert (body["returning"], body["call_count"], body["recent_calls"]) == (False, 0, [])
+    assert body["brief"] == NEW_CALLER
 
 
 async def test_turns_appended_through_the_api_are_in_the_context_and_archived_on_end(
@@ -177,6 +205,7 @@ async def test_a_bot_scoped_key_gets_404_not_403_for_another_bots_caller(
         ("get", "/calls"),
         ("get", "/export"),
         ("get", "/context"),
+        ("get", "/brief"),
         ("post", "/live/x-1/turns"),
         ("delete", ""),
     ):
@@ -198,6 +227,7 @@ async def test_the_integrator_api_is_documented_with_examples_and_errors(client:
     schemas = spec["components"]["schemas"]
     assert schemas["MemoryContext"]["examples"]
     assert schemas["ErasureReceiptOut"]["examples"]
+    assert schemas["MemoryBrief"]["examples"]
     assert "delete" in spec["paths"]["/v1/bots/{bot_number}/callers/{caller_number}"]
 
 

@@ -123,6 +123,22 @@ def stub_llm(args: argparse.Namespace) -> None:
         asyncio.run(run())
 
 
+def mcp(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from callmemory.mcp_server import serve_stdio
+
+    settings = _settings()
+    key = settings.mcp_api_key.get_secret_value() if settings.mcp_api_key else None
+    if key is None:  # stdout carries the protocol: anything for people goes to stderr
+        print(
+            "callmemory mcp: CALLMEMORY_MCP_API_KEY is not set; the service will refuse every tool",
+            file=sys.stderr,
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_stdio(args.url or settings.mcp_url, key, settings.mcp_timeout_s))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="callmemory", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +166,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_stub.add_argument("--delay-ms", type=float, default=0.0)
     p_stub.add_argument("--log", help="append every request received to this file, one JSON line each")
     p_stub.set_defaults(run=stub_llm)
+
+    p_mcp = commands.add_parser(
+        "mcp",
+        help="serve MCP over stdio: tools to read and erase callers' memory, for an agent's MCP client",
+        description="An MCP server on stdin/stdout, a client of a running callmemory's /v1 API. The API "
+        "key comes from CALLMEMORY_MCP_API_KEY (a bot-scoped key limits it to that bot's callers).",
+    )
+    p_mcp.add_argument(
+        "--url", help="the service's address; default CALLMEMORY_MCP_URL or http://127.0.0.1:8080"
+    )
+    p_mcp.set_defaults(run=mcp)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -230,6 +230,17 @@ class Settings(BaseSettings):
         default=3_600_000, ge=1000, description="own_llm mode: how long the fetched `sleep` holds the call."
     )
 
+    # `callmemory mcp` (mcp_server.py): an MCP server that is a client of a running service's /v1 API.
+    mcp_url: str = Field(
+        default="http://127.0.0.1:8080", description="The callmemory service `callmemory mcp` talks to."
+    )
+    mcp_api_key: SecretStr | None = Field(
+        default=None,
+        description="The /v1 API key `callmemory mcp` sends (one of the service's CALLMEMORY_API_KEYS); "
+        "a bot-scoped key limits the MCP client to that bot's callers.",
+    )
+    mcp_timeout_s: float = Field(default=10.0, gt=0, description="Time limit of one /v1 request of `mcp`.")
+
     @field_validator("voipbin_bots")
     @classmethod
     def _bot_numbers_are_e164(cls, value: dict[str, VoipbinBot]) -> dict[str, VoipbinBot]:
@@ -251,6 +262,7 @@ class Settings(BaseSettings):
         "voipbin_webhook_secret",
         "voipbin_fetch_token",
         "voipbin_access_key",
+        "mcp_api_key",
         mode="before",
     )
     @classmethod

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from callmemory.api.auth import IntegratorDep
 from callmemory.api.deps import ServicesDep
 from callmemory.api.errors import responses
+from callmemory.conversation.brief import memory_brief
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
 from callmemory.memory.keys import CallerId
@@ -194,6 +195,52 @@ class ErasureReceiptOut(BaseModel):
                         "redis_keys": 4,
                         "live_calls": 0,
                     },
+                }
+            ]
+        }
+    }
+
+
+class EarlierCall(BaseModel):
+    call_id: str
+    started_at: datetime
+    summary: str
+
+
+class MemoryBrief(BaseModel):
+    bot_number: str
+    caller_number: str
+    returning: bool = Field(description="False: nothing is remembered (never called, or erased).")
+    call_count: int = Field(description="Calls of this caller that ended and were archived.")
+    last_topic: str | None = Field(description="What they called about last time, in their own words.")
+    profile: dict[str, Any] = Field(description="name, open_issues, promises, preferences")
+    summary: str | None = Field(description="The rolling summary of all their calls.")
+    recent_calls: list[EarlierCall] = Field(description="Summaries of their latest calls, newest first.")
+    brief: str = Field(
+        description="All of it as one text, at most `max_chars` long: the memory context the bot's own LLM "
+        "is given (profile, summaries, the end of earlier conversations), oldest material dropped first."
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "bot_number": "+14155550000",
+                    "caller_number": "+14155551234",
+                    "returning": True,
+                    "call_count": 2,
+                    "last_topic": "my router drops every evening",
+                    "profile": {"name": "Ada", "open_issues": ["router drops every evening"]},
+                    "summary": "Ada, account 99812: router drops every evening; a technician was promised.",
+                    "recent_calls": [
+                        {
+                            "call_id": "c-2",
+                            "started_at": "2026-11-24T18:02:00Z",
+                            "summary": "Router dropped again; technician visit booked for Friday.",
+                        }
+                    ],
+                    "brief": 'This caller has called 2 time(s) before. Last time they said: "my router '
+                    'drops every evening".\n\nWhat you know about this caller: Name: Ada. ...',
                 }
             ]
         }
@@ -378,4 +425,35 @@ async def erase_caller(caller: CallerDep, services: ServicesDep) -> ErasureRecei
         deleted=Deleted(
             **asdict(receipt.rows), redis_keys=receipt.hot.keys, live_calls=receipt.hot.live_calls
         ),
+    )
+
+
+@router.get(
+    f"{_CALLER}/brief",
+    summary="What is remembered of the caller, for a person or an agent to read",
+    description="The caller's profile, rolling summary, last topic and recent call summaries, and the "
+    "same memory as one bounded text (the memory brief a platform's own AI is given). A caller never "
+    "seen, or erased, gets `returning: false` and a brief that says nothing is remembered.",
+    responses=responses(401, 404, 422, 503),
+)
+async def read_brief(
+    *,
+    caller: CallerDep,
+    services: ServicesDep,
+    max_chars: Annotated[int, Query(ge=100, le=20_000, description="Upper bound of `brief`")] = 4000,
+) -> MemoryBrief:
+    memory = await services.memory.memory_for(caller.id)
+    return MemoryBrief(
+        bot_number=caller.id.bot_number,
+        caller_number=caller.number,
+        returning=memory.is_returning,
+        call_count=memory.call_count,
+        last_topic=memory.last_topic,
+        profile=dict(memory.profile),
+        summary=memory.summary,
+        recent_calls=[
+            EarlierCall(call_id=s.call_id, started_at=s.started_at, summary=s.text)
+            for s in reversed(memory.call_summaries)
+        ],
+        brief=memory_brief(services.prompt, memory, max_chars),
     )
