@@ -17,12 +17,13 @@ from starlette.applications import Starlette
 
 from callmemory.app import create_app
 from callmemory.conversation.brief import NEW_CALLER
+from callmemory.local_server import served
 from callmemory.settings import Settings
 from conftest import summarise_queued
 from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY, BOT_B, CALLER
 from support.llm import FakeLLM
 from support.phone import Phone
-from support.serving import free_port, served
+from support.serving import free_port
 
 A = {"bot_number": BOT_A, "caller_number": CALLER}
 
