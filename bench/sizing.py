@@ -10,7 +10,8 @@ and its mechanical summaries through the real summary worker). Then prints:
 - Postgres: rows and pg_total_relation_size per table, as the growth since the empty schema, per call.
 
 Uses the servers the tests use (127.0.0.1, TEST_POSTGRES_URL / TEST_REDIS_URL, or embedded ones), in a
-database and key prefix of its own, removed afterwards.
+database and key prefix of its own, removed afterwards. Postgres grows by 8 kB pages: run a few hundred calls
+or more (the defaults make 1,000) before reading bytes per call.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import re
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
@@ -34,17 +34,11 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from callmemory.app import create_app
-from callmemory.db.migrate import upgrade
 from callmemory.settings import Settings
 from callmemory.stub_llm import StubLLM, StubServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support.services import (  # the tests' choice of servers, made importable above
-    create_database,
-    drop_database,
-    postgres_server_url,
-    redis_server_url,
-)
+from support.services import scratch_stores  # the tests' choice of servers, made importable above
 
 BOT = "+14155550000"
 TABLES = ("callers", "calls", "turns", "summary_jobs", "erasures")
@@ -152,14 +146,9 @@ def print_redis(title: str, usage: dict[str, tuple[int, int]], per: int, per_nam
 
 
 async def main(count: int, calls: int, turns: int) -> None:
-    postgres, redis_url = postgres_server_url(), redis_server_url()
-    name = f"callmemory_sizing_{uuid.uuid4().hex[:10]}"
-    url = await create_database(postgres, name)
-    prefix = f"cmsize-{uuid.uuid4().hex[:8]}"
-    redis = Redis.from_url(redis_url, decode_responses=True)
     stub = StubServer(StubLLM(reply=lambda _: BOT_REPLY))
-    try:
-        await asyncio.to_thread(upgrade, url)
+    async with scratch_stores("sizing") as (url, redis_url, prefix):
+        redis = Redis.from_url(redis_url, decode_responses=True)
         empty = await postgres_usage(url)
         async with stub.running() as llm:
             settings = Settings(
@@ -184,6 +173,7 @@ async def main(count: int, calls: int, turns: int) -> None:
                 archived = await postgres_usage(url)
                 await drive(http, count, 1, turns, hang_up=False)
                 live = await redis_usage(redis, prefix)
+        await redis.aclose()
         total_calls = count * calls
         print(
             f"{count} callers x {calls} calls ({turns} caller lines each, greeting + answers: "
@@ -212,12 +202,6 @@ async def main(count: int, calls: int, turns: int) -> None:
             print(f"  {table:<14} {rows:>8} {rows / total_calls:>10.1f} {grown_size:>12} {per_call:>11.0f}")
         grown_total = sum(archived[t][1] - empty[t][1] for t in TABLES)
         print(f"  {'total':<14} {'':>8} {'':>10} {grown_total:>12} {grown_total / total_calls:>11.0f}")
-    finally:
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
-        await drop_database(postgres, name)
 
 
 if __name__ == "__main__":
