@@ -18,14 +18,12 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from callmemory.db.migrate import upgrade
 from callmemory.db.session import create_sessionmaker
 from callmemory.events import CallRef, Role
 from callmemory.memory.archive import Archive
@@ -36,12 +34,7 @@ from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support.services import (  # the tests' choice of servers, made importable above
-    create_database,
-    drop_database,
-    postgres_server_url,
-    redis_server_url,
-)
+from support.services import scratch_stores  # the tests' choice of servers, made importable above
 
 BOT = "+14155550000"
 HISTORY = (1, 10, 100, 1000)
@@ -132,12 +125,7 @@ async def measure(services: Services, redis: Redis, caller: CallerId, reads: int
 
 
 async def main(reads: int, cold_reads: int) -> None:
-    postgres, redis_url = postgres_server_url(), redis_server_url()
-    name = f"callmemory_bench_{uuid.uuid4().hex[:10]}"
-    url = await create_database(postgres, name)
-    prefix = f"cmbench-{uuid.uuid4().hex[:8]}"
-    try:
-        await asyncio.to_thread(upgrade, url)
+    async with scratch_stores("bench") as (url, redis_url, prefix):
         settings = Settings(
             _env_file=None,
             environment="test",
@@ -166,12 +154,7 @@ async def main(reads: int, cold_reads: int) -> None:
             )
             for n, caller in callers.items():
                 print(f"{n:>11} " + await measure(services, redis, caller, reads, cold_reads))
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
         await redis.aclose()
-    finally:
-        await drop_database(postgres, name)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,9 @@ class VoipbinBot(BaseModel):
         description="own_llm: our LLM answers VoIPBin transcripts; managed_ai: a VoIPBin AI talks.",
     )
     ai_id: str | None = Field(default=None, description="The VoIPBin AI's uuid (managed_ai mode).")
-    language: str = "en-US"
+    language: str = Field(default="en-US", description="Language of speech recognition and speech.")
     provider: str = Field(default="gcp", description="VoIPBin's text-to-speech provider (gcp or aws).")
-    voice_id: str = ""
+    voice_id: str = Field(default="", description="The provider's voice; empty: its default voice.")
     greeting_new: str | None = Field(default=None, description="Overrides CALLMEMORY_GREETING_NEW.")
     greeting_returning: str | None = Field(
         default=None, description="Overrides CALLMEMORY_GREETING_RETURNING ({topic} is replaced)."
@@ -73,22 +73,39 @@ class Settings(BaseSettings):
         env_prefix="CALLMEMORY_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    environment: Literal["development", "test", "production"] = "development"
-    host: str = "127.0.0.1"
-    port: int = 8080
+    environment: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="production refuses to start without DATABASE_URL, REDIS_URL and a real hash secret.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `callmemory serve` listens on.")
+    port: int = Field(default=8080, description="Port `callmemory serve` listens on.")
     data_dir: Path = Field(
         default=Path(".callmemory"),
         description="Embedded Postgres/Redis data and the generated hashing secret live here.",
     )
 
-    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
-    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
-    redis_prefix: str = Field(default="cm", pattern=r"^[A-Za-z0-9_.:-]{1,32}$")
-    redis_timeout_s: float = 2.0
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=_env("DATABASE_URL"),
+        description="Postgres, e.g. postgresql://user:pw@host:5432/db. Unset: an embedded Postgres.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=_env("REDIS_URL"),
+        description="Redis, e.g. redis://host:6379/0. Unset: an embedded Redis.",
+    )
+    redis_prefix: str = Field(
+        default="cm", pattern=r"^[A-Za-z0-9_.:-]{1,32}$", description="First part of every Redis key."
+    )
+    redis_timeout_s: float = Field(
+        default=2.0, description="Connect and command timeout, and the wait for a free pool connection."
+    )
     redis_max_connections: int = Field(
         default=200, ge=1, description="Per worker; a command waits up to redis_timeout_s for a free one."
     )
-    database_pool_size: int = 10
+    database_pool_size: int = Field(
+        default=10, description="Postgres connections per worker, plus as many again in overflow."
+    )
 
     # Caller identity.
     hash_secret: SecretStr | None = Field(
@@ -109,7 +126,11 @@ class Settings(BaseSettings):
 
     # Memory.
     recent_exchanges: int = Field(default=10, ge=1, le=200, description="Caller+bot pairs kept hot.")
-    memory_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    memory_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="How long a caller's memory stays in Redis after their last call (then: from Postgres).",
+    )
     call_ttl_s: int = Field(
         default=24 * 3600, ge=60, description="How long live call state outlives its last event."
     )
@@ -175,32 +196,48 @@ class Settings(BaseSettings):
     )
 
     # Webhook input limits.
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    max_speech_chars: int = Field(default=2000, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Larger request bodies get 413.")
+    max_speech_chars: int = Field(default=2000, ge=1, description="Longer speech or turn text gets 422.")
 
     # LLM.
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(default=None, validation_alias=_env("OPENAI_BASE_URL"))
-    llm_model: str = "gpt-4o-mini"
-    llm_max_tokens: int = Field(default=200, ge=1)
-    llm_temperature: float = Field(default=0.4, ge=0, le=2)
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("OPENAI_API_KEY"),
+        description="Unset: offline mode (the bot says so and still records every turn).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=_env("OPENAI_BASE_URL"),
+        description="Any OpenAI-compatible server (vLLM, Ollama, ...). Unset: api.openai.com.",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Model of answers and summaries.")
+    llm_max_tokens: int = Field(default=200, ge=1, description="max_tokens of an answer.")
+    llm_temperature: float = Field(default=0.4, ge=0, le=2, description="temperature of an answer.")
     llm_timeout_s: float = Field(
         default=4.0, gt=0, description="Hard limit; the caller hears the fallback after it."
     )
-    system_prompt: str = (
-        "You are a helpful phone assistant. Your answers are spoken aloud: keep them short, plain and "
-        "friendly, with no lists, markdown or emoji. Use what you remember about the caller when it helps, "
-        "and never read out their phone number."
+    system_prompt: str = Field(
+        default="You are a helpful phone assistant. Your answers are spoken aloud: keep them short, plain "
+        "and friendly, with no lists, markdown or emoji. Use what you remember about the caller when it "
+        "helps, and never read out their phone number.",
+        description="The start of every prompt; the caller's memory follows it.",
     )
-    fallback_line: str = "Sorry, I didn't catch that just now. Could you say it again?"
-    offline_line: str = (
-        "I'm running in offline mode without a language model, so I can't really answer, "
-        "but I have noted what you said."
+    fallback_line: str = Field(
+        default="Sorry, I didn't catch that just now. Could you say it again?",
+        description="Said when the LLM fails or is too slow; the turn is flagged `fallback`.",
     )
-    greeting_new: str = "Hello! How can I help you today?"
-    greeting_returning: str = (
-        'Welcome back! Last time you told me: "{topic}". Is that what you are calling about, '
-        "or is there something new?"
+    offline_line: str = Field(
+        default="I'm running in offline mode without a language model, so I can't really answer, "
+        "but I have noted what you said.",
+        description="Said instead of an answer when no OPENAI_API_KEY is set.",
+    )
+    greeting_new: str = Field(
+        default="Hello! How can I help you today?", description="Greeting of a first-time caller."
+    )
+    greeting_returning: str = Field(
+        default='Welcome back! Last time you told me: "{topic}". Is that what you are calling about, '
+        "or is there something new?",
+        description="Greeting of a returning caller until a prepared one exists; {topic}: their last topic.",
     )
 
     # VoIPBin (telephony/voipbin.py, api/voipbin.py).

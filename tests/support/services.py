@@ -7,16 +7,22 @@ pip packages otherwise, or always with `TEST_SERVICES=embedded`.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import os
 import socket
 import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
+from callmemory.db.migrate import upgrade
 from callmemory.embedded import EmbeddedPostgres, EmbeddedRedis
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -89,3 +95,23 @@ async def drop_database(server_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def scratch_stores(label: str) -> AsyncIterator[tuple[str, str, str]]:
+    """(database URL, Redis URL, key prefix): a migrated database and a key prefix of their own on the
+    servers the tests use, removed afterwards. For the scripts in bench/."""
+    server = postgres_server_url()
+    name = f"callmemory_{label}_{uuid.uuid4().hex[:10]}"
+    url = await create_database(server, name)
+    prefix = f"cm{label}-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(redis_server_url(), decode_responses=True)
+    try:
+        await asyncio.to_thread(upgrade, url)
+        yield url, redis_server_url(), prefix
+    finally:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await drop_database(server, name)

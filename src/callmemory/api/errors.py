@@ -64,15 +64,53 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+# One example body per status, as the handlers above produce it.
+_ERRORS: dict[int, tuple[str, ErrorBody]] = {
+    400: (
+        "The body is not JSON",
+        ErrorBody(error="malformed_body", detail="the body is not valid JSON: Expecting value"),
+    ),
+    401: (
+        "Missing or wrong credentials",
+        ErrorBody(error="unauthorized", detail="send the API key as `Authorization: Bearer <key>`"),
+    ),
+    404: (
+        "No such caller or call for this key (also for another bot's callers: no oracle)",
+        ErrorBody(error="not_found", detail="no caller +14155551234 of bot +14155550000 for this key"),
+    ),
+    409: (
+        "The event does not fit the call's state (not started, already ended, another caller)",
+        ErrorBody(error="call_already_ended", detail="call 'c-1' has already ended"),
+    ),
+    413: (
+        "The body is larger than CALLMEMORY_MAX_BODY_BYTES",
+        ErrorBody(error="payload_too_large", detail="the body is 70000 bytes; at most 65536 are accepted"),
+    ),
+    422: (
+        "A field is missing or invalid; `field` names it",
+        ErrorBody(error="invalid_phone_number", detail="`from` is not a possible phone number", field="from"),
+    ),
+    503: (
+        "A store is unavailable; retry later, nothing was lost",
+        ErrorBody(error="store_unavailable", detail="hot memory is unavailable while recording a turn"),
+    ),
+}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses an endpoint can answer with."""
-    described = {
-        400: "The body is not JSON",
-        401: "Missing or wrong credentials",
-        404: "No such caller or call for this key (also for another bot's callers: no oracle)",
-        409: "The event does not fit the call's state (not started, already ended, another caller)",
-        413: "The body is larger than CALLMEMORY_MAX_BODY_BYTES",
-        422: "A field is missing or invalid; `field` names it",
-        503: "A store is unavailable; retry later, nothing was lost",
+    """OpenAPI entries, with an example body each, for the error statuses an endpoint can answer with."""
+    return {status: error_response(*_ERRORS[status]) for status in statuses}
+
+
+def error_response(description: str, body: ErrorBody) -> dict[str, Any]:
+    """An OpenAPI error entry with its example body, for a status whose usual meaning does not fit."""
+    return {
+        "model": ErrorBody,
+        "description": description,
+        "content": {"application/json": {"example": body.model_dump(exclude_none=True)}},
     }
-    return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
+
+
+def example(description: str, body: Any) -> dict[str, Any]:
+    """An OpenAPI response entry with one example body, for a success answer."""
+    return {"description": description, "content": {"application/json": {"example": body}}}

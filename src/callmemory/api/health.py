@@ -8,11 +8,19 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from callmemory.api.deps import MemoryDep
+from callmemory.api.errors import example
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get(
+    "/healthz",
+    summary="The process is alive",
+    description="For a liveness probe: answers 200 as long as the process serves HTTP, without touching "
+    "Redis or Postgres (a store outage must not get healthy processes restarted). Use /readyz to take an "
+    "instance out of a load balancer.",
+    responses={200: example("Alive", {"status": "ok"})},
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from callmemory.api.auth import IntegratorDep
 from callmemory.api.deps import ServicesDep
-from callmemory.api.errors import responses
+from callmemory.api.errors import example, responses
 from callmemory.conversation.brief import memory_brief
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
@@ -36,6 +36,89 @@ CallerNumber = Annotated[str, Path(description="The caller's phone number, E.164
 CallId = Annotated[str, Path(pattern=r"^[!-~]{1,200}$", description="Your id of the call (a UUID is best)")]
 
 
+_CONTEXT_EXAMPLE: Final[dict[str, Any]] = {
+    "messages": [
+        {
+            "role": "system",
+            "content": "You are a helpful phone assistant. ...\n\nThis caller has called 3 time(s) before. "
+            "...\n\nSummary of your earlier calls with this caller: Ada, account 99812, router drops every "
+            "evening; a technician visit was promised.",
+        },
+        {"role": "user", "content": "Hi, it's me again."},
+    ],
+    "memory_tokens": 212,
+    "budget_tokens": 2000,
+    "returning": True,
+    "greeting": "Welcome back, Ada! Did the technician fix your router?",
+}
+
+
+_RECEIPT_EXAMPLE: Final[dict[str, Any]] = {
+    "bot_number": "+14155550000",
+    "caller_number": "+14155551234",
+    "erased_at": "2026-11-25T08:00:00Z",
+    "deleted": {
+        "caller": True,
+        "calls": 3,
+        "turns": 41,
+        "call_summaries": 3,
+        "caller_summary": True,
+        "profile": True,
+        "prepared_greeting": True,
+        "summary_jobs": 0,
+        "redis_keys": 4,
+        "live_calls": 0,
+    },
+    "tombstone": "kept: nothing of this caller from before erased_at is stored again, not by a queued "
+    "summary, a retried hangup or a late webhook",
+}
+_CALL_EXAMPLE: Final[dict[str, Any]] = {
+    "platform": "seed",
+    "call_id": "c-1",
+    "started_at": "2026-11-24T17:02:11Z",
+    "ended_at": "2026-11-24T17:05:40Z",
+    "end_reason": "caller_hangup",
+    "turn_count": 7,
+    "summary": "Router in the attic drops every evening; a technician visit was promised.",
+}
+_TURNS_EXAMPLE: Final[list[dict[str, Any]]] = [
+    {
+        "seq": 1,
+        "role": "bot",
+        "text": "Hello! How can I help you today?",
+        "at": "2026-11-24T17:02:11Z",
+        "fallback": False,
+    },
+    {
+        "seq": 2,
+        "role": "caller",
+        "text": "My router drops the connection every evening.",
+        "at": "2026-11-24T17:02:15Z",
+        "fallback": False,
+    },
+]
+_CALLER_EXAMPLE: Final[dict[str, Any]] = {
+    "bot_number": "+14155550000",
+    "caller_number": "+14155551234",
+    "first_seen_at": "2026-11-02T09:14:03Z",
+    "last_seen_at": "2026-11-24T17:05:40Z",
+    "call_count": 3,
+    "last_topic": "My router drops the connection every evening",
+    "summary": "Ada, account 99812. Her router drops most evenings; a technician visit was promised.",
+    "profile": {
+        "name": "Ada",
+        "open_issues": ["router drops every evening"],
+        "promises": [],
+        "preferences": [],
+    },
+    "next_greeting": "Welcome back, Ada! Did the technician fix your router?",
+}
+_TURN_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
+    "the caller spoke": {"value": {"role": "caller", "text": "My router is down again."}},
+    "your bot answered": {"value": {"role": "bot", "text": "Sorry to hear that. Let me check your line."}},
+}
+
+
 # -- models ----------------------------------------------------------------------------------------
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -52,27 +135,7 @@ class MemoryContext(BaseModel):
     returning: bool = Field(description="Whether the caller has called this bot before.")
     greeting: str = Field(description="What to greet the caller with: prepared after their last call.")
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "messages": [
-                        {
-                            "role": "system",
-                            "content": "You are a helpful phone assistant. ...\n\nThis caller has called 3 "
-                            "time(s) before. ...\n\nSummary of your earlier calls with this caller: Ada, "
-                            "account 99812, router drops every evening; a technician visit was promised.",
-                        },
-                        {"role": "user", "content": "Hi, it's me again."},
-                    ],
-                    "memory_tokens": 212,
-                    "budget_tokens": 2000,
-                    "returning": True,
-                    "greeting": "Welcome back, Ada! Did the technician fix your router?",
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": [_CONTEXT_EXAMPLE]}}
 
 
 class NewTurn(BaseModel):
@@ -176,29 +239,27 @@ class ErasureReceiptOut(BaseModel):
         "summary, a retried hangup or a late webhook"
     )
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "bot_number": "+14155550000",
-                    "caller_number": "+14155551234",
-                    "erased_at": "2026-11-25T08:00:00Z",
-                    "deleted": {
-                        "caller": True,
-                        "calls": 3,
-                        "turns": 41,
-                        "call_summaries": 3,
-                        "caller_summary": True,
-                        "profile": True,
-                        "prepared_greeting": True,
-                        "summary_jobs": 0,
-                        "redis_keys": 4,
-                        "live_calls": 0,
-                    },
-                }
-            ]
+    model_config = {"json_schema_extra": {"examples": [_RECEIPT_EXAMPLE]}}
+
+
+_BRIEF_EXAMPLE: dict[str, Any] = {
+    "bot_number": "+14155550000",
+    "caller_number": "+14155551234",
+    "returning": True,
+    "call_count": 2,
+    "last_topic": "my router drops every evening",
+    "profile": {"name": "Ada", "open_issues": ["router drops every evening"]},
+    "summary": "Ada, account 99812: router drops every evening; a technician was promised.",
+    "recent_calls": [
+        {
+            "call_id": "c-2",
+            "started_at": "2026-11-24T18:02:00Z",
+            "summary": "Router dropped again; technician visit booked for Friday.",
         }
-    }
+    ],
+    "brief": 'This caller has called 2 time(s) before. Last time they said: "my router '
+    'drops every evening".\n\nWhat you know about this caller: Name: Ada. ...',
+}
 
 
 class EarlierCall(BaseModel):
@@ -221,30 +282,7 @@ class MemoryBrief(BaseModel):
         "is given (profile, summaries, the end of earlier conversations), oldest material dropped first."
     )
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "bot_number": "+14155550000",
-                    "caller_number": "+14155551234",
-                    "returning": True,
-                    "call_count": 2,
-                    "last_topic": "my router drops every evening",
-                    "profile": {"name": "Ada", "open_issues": ["router drops every evening"]},
-                    "summary": "Ada, account 99812: router drops every evening; a technician was promised.",
-                    "recent_calls": [
-                        {
-                            "call_id": "c-2",
-                            "started_at": "2026-11-24T18:02:00Z",
-                            "summary": "Router dropped again; technician visit booked for Friday.",
-                        }
-                    ],
-                    "brief": 'This caller has called 2 time(s) before. Last time they said: "my router '
-                    'drops every evening".\n\nWhat you know about this caller: Name: Ada. ...',
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": [_BRIEF_EXAMPLE]}}
 
 
 # -- the addressed caller --------------------------------------------------------------------------
@@ -281,7 +319,7 @@ CallerDep = Annotated[Addressed, Depends(address)]
     "ConversationRelay, ...): the system prompt with what is remembered of the caller, under the "
     "memory token budget, plus the live call's turns when `call_id` names a call recorded through "
     "this API. A caller never seen before gets the bare system prompt.",
-    responses=responses(401, 404, 422, 503),
+    responses={200: example("The memory context", _CONTEXT_EXAMPLE), **responses(401, 404, 422, 503)},
 )
 async def read_context(
     *,
@@ -307,13 +345,16 @@ async def read_context(
     summary="Append a turn to a live call",
     description="Records what the caller or your bot said, exactly as webhook turns are recorded. The "
     "first turn starts the call; end it with `.../end`, which archives it (and queues its summary).",
-    responses=responses(401, 404, 409, 422, 503),
+    responses={
+        200: example("The turn was recorded", {"call_id": "c-1", "seq": 3}),
+        **responses(401, 404, 409, 422, 503),
+    },
 )
 async def append_turn(
     *,
     caller: CallerDep,
     call_id: CallId,
-    turn: Annotated[NewTurn, Body()],
+    turn: Annotated[NewTurn, Body(openapi_examples=_TURN_EXAMPLES)],
     services: ServicesDep,
 ) -> TurnRecorded:
     text = " ".join(turn.text.split())
@@ -330,15 +371,22 @@ async def append_turn(
 @router.post(
     f"{_CALLER}/live/{{call_id}}/end",
     summary="End a live call: archive it",
-    description="Idempotent, like a webhook hangup.",
-    responses=responses(401, 404, 409, 422, 503),
+    description="Archives the call's turns to Postgres and queues its summary. Idempotent, like a webhook "
+    "hangup: a repeat answers `already_archived`, a call never started `unknown_call`, and "
+    "`archive_pending` means Postgres is down and the call waits in Redis for the flusher.",
+    responses={
+        200: example("What happened to the call", {"status": "archived"}),
+        **responses(401, 404, 409, 422, 503),
+    },
 )
 async def end_call(
     *,
     caller: CallerDep,
     call_id: CallId,
     services: ServicesDep,
-    end: Annotated[CallEnd | None, Body()] = None,
+    end: Annotated[
+        CallEnd | None, Body(openapi_examples={"with a reason": {"value": {"reason": "caller_hangup"}}})
+    ] = None,
 ) -> CallEndResult:
     call = CallRef(PLATFORM, call_id)
     try:
@@ -354,7 +402,9 @@ async def end_call(
 @router.get(
     f"{_CALLER}/calls",
     summary="List the caller's calls",
-    responses=responses(401, 404, 422, 503),
+    description="The caller's archived calls, newest first, each with its summary once the summary job has "
+    "run. Page with `before` (the `started_at` of the last call of the previous page).",
+    responses={200: example("The calls", {"calls": [_CALL_EXAMPLE]}), **responses(401, 404, 422, 503)},
 )
 async def list_calls(
     *,
@@ -372,7 +422,12 @@ async def list_calls(
 @router.get(
     f"{_CALLER}/calls/{{platform}}/{{call_id}}",
     summary="Read a call's transcript",
-    responses=responses(401, 404, 422, 503),
+    description="One archived call of the caller with every turn, in spoken order. `platform` is where "
+    "the call came from (`seed`, `voipbin`, `api`), `call_id` the platform's id of it.",
+    responses={
+        200: example("The call and its turns", {"call": _CALL_EXAMPLE, "turns": _TURNS_EXAMPLE}),
+        **responses(401, 404, 422, 503),
+    },
 )
 async def read_transcript(
     *,
@@ -393,7 +448,13 @@ async def read_transcript(
     summary="Export all of the caller's data as JSON",
     description="What the archive holds: the caller's summary, profile and prepared greeting, and "
     "every call with every turn.",
-    responses=responses(401, 404, 422, 503),
+    responses={
+        200: example(
+            "Everything stored about the caller",
+            {"caller": _CALLER_EXAMPLE, "calls": [{"call": _CALL_EXAMPLE, "turns": _TURNS_EXAMPLE}]},
+        ),
+        **responses(401, 404, 422, 503),
+    },
 )
 async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
     data = await services.records.export(caller.id)
@@ -414,7 +475,7 @@ async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
     "profile, prepared greeting, queued summary jobs, live calls — in one request, and returns a "
     "receipt. A tombstone keeps a queued job, a retried hangup or a late webhook from writing any of it "
     "again. Repeating the request is harmless.",
-    responses=responses(401, 404, 422, 503),
+    responses={200: example("The erasure receipt", _RECEIPT_EXAMPLE), **responses(401, 404, 422, 503)},
 )
 async def erase_caller(caller: CallerDep, services: ServicesDep) -> ErasureReceiptOut:
     receipt = await services.eraser.erase(caller.id)
@@ -434,7 +495,10 @@ async def erase_caller(caller: CallerDep, services: ServicesDep) -> ErasureRecei
     description="The caller's profile, rolling summary, last topic and recent call summaries, and the "
     "same memory as one bounded text (the memory brief a platform's own AI is given). A caller never "
     "seen, or erased, gets `returning: false` and a brief that says nothing is remembered.",
-    responses=responses(401, 404, 422, 503),
+    responses={
+        200: example("What is remembered", _BRIEF_EXAMPLE),
+        **responses(401, 404, 422, 503),
+    },
 )
 async def read_brief(
     *,

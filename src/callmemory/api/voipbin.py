@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
 from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
-from callmemory.api.errors import responses
+from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.errors import CallMemoryError, InvalidEvent
 from callmemory.telephony import voipbin, voipbin_examples
 from callmemory.telephony.voipbin_bridge import VoipbinBridge
@@ -52,6 +52,13 @@ _FETCH_DOC: Final[dict[str, Any]] = {
             "content": {"application/json": {"examples": voipbin_examples.FETCH_EXAMPLES}},
         },
         **responses(401, 422, 503),
+        404: error_response(
+            "CALLMEMORY_VOIPBIN_FETCH_TOKEN is not set: the fetch URL is off",
+            ErrorBody(
+                error="not_found",
+                detail="the VoIPBin fetch endpoint is off: set CALLMEMORY_VOIPBIN_FETCH_TOKEN",
+            ),
+        ),
     },
 }
 _FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
@@ -59,7 +66,22 @@ _FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
 
 # VoIPBin uses GET unless the action's event_method says otherwise.
 @router.get(_FETCH_PATH, operation_id="voipbin_fetch_get", **_FETCH_DOC)
-@router.post(_FETCH_PATH, operation_id="voipbin_fetch_post", **_FETCH_DOC)
+@router.post(
+    _FETCH_PATH,
+    operation_id="voipbin_fetch_post",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": voipbin.FetchRequest.model_json_schema(),
+                    "examples": voipbin_examples.FETCH_REQUEST_EXAMPLES,
+                }
+            },
+        }
+    },
+    **_FETCH_DOC,
+)
 async def fetch(
     request: Request, *, token: str, bot: str, caller: str, settings: SettingsDep, bridge: BridgeDep
 ) -> list[dict[str, Any]]:
@@ -87,7 +109,14 @@ async def fetch(
         "CALLMEMORY_VOIPBIN_WEBHOOK_SECRET is set. Any accepted, duplicate or unknown event gets 200; "
         "503 only when the event could not be stored (VoIPBin then retries)."
     ),
-    responses=responses(400, 401, 413, 422, 503),
+    responses={
+        200: {
+            "description": "The event was applied, was a redelivery, waits for an event it depends on, or "
+            "is of a type callmemory does not use",
+            "content": {"application/json": {"examples": voipbin_examples.EVENT_ACK_EXAMPLES}},
+        },
+        **responses(400, 401, 413, 422, 503),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -138,3 +138,14 @@ FETCH_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
         ]
     },
 }
+
+EVENT_ACK_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
+    "applied": {"value": {"status": "applied", "type": "transcript_created"}},
+    "a redelivery": {"value": {"status": "duplicate", "type": "transcript_created"}},
+    "held until its call is known": {"value": {"status": "held", "type": "transcript_created"}},
+    "a type callmemory does not use": {"value": {"status": "ignored", "type": "queue_created"}},
+}
+
+FETCH_REQUEST_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
+    "the call and its activeflow": {"value": {"activeflow_id": _FLOW, "reference_id": _CALL}},
+}
