@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
-from starlette.types import ASGIApp
+
+from callmemory.local_server import serve_locally
 
 
 def free_port() -> int:
@@ -63,19 +62,5 @@ def serving(
         process.wait(30)
 
 
-@asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """An ASGI app (with its lifespan) on a real local port in this event loop; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            await task  # surfaces the startup error
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
+# An ASGI app (with its lifespan) on a real local port in this event loop; yields its base URL.
+served = serve_locally

@@ -20,8 +20,9 @@ from callmemory.api.deps import ServicesDep
 from callmemory.api.errors import responses
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
+from callmemory.memory.erasure import ErasureReceipt
 from callmemory.memory.keys import CallerId
-from callmemory.memory.records import CallInfo, TurnInfo
+from callmemory.memory.records import CallerExport, CallInfo, TurnInfo
 
 PLATFORM: Final = "api"  # the platform of calls recorded through this API
 
@@ -149,6 +150,16 @@ class Export(BaseModel):
     caller: CallerOut
     calls: list[Transcript] = Field(description="Oldest first, each with every turn.")
 
+    @classmethod
+    def of(cls, bot_number: str, caller_number: str, data: CallerExport) -> Export:
+        return cls(
+            caller=CallerOut(bot_number=bot_number, caller_number=caller_number, **asdict(data.caller)),
+            calls=[
+                Transcript(call=CallOut.of(c), turns=[TurnOut.of(t) for t in turns])
+                for c, turns in data.calls
+            ],
+        )
+
 
 class Deleted(BaseModel):
     caller: bool
@@ -174,6 +185,17 @@ class ErasureReceiptOut(BaseModel):
         default="kept: nothing of this caller from before erased_at is stored again, not by a queued "
         "summary, a retried hangup or a late webhook"
     )
+
+    @classmethod
+    def of(cls, caller_number: str, receipt: ErasureReceipt) -> ErasureReceiptOut:
+        return cls(
+            bot_number=receipt.caller.bot_number,
+            caller_number=caller_number,
+            erased_at=receipt.erased_at,
+            deleted=Deleted(
+                **asdict(receipt.rows), redis_keys=receipt.hot.keys, live_calls=receipt.hot.live_calls
+            ),
+        )
 
     model_config = {
         "json_schema_extra": {
@@ -352,12 +374,7 @@ async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
     data = await services.records.export(caller.id)
     if data is None:
         raise caller.not_found()
-    return Export(
-        caller=CallerOut(bot_number=caller.id.bot_number, caller_number=caller.number, **asdict(data.caller)),
-        calls=[
-            Transcript(call=CallOut.of(c), turns=[TurnOut.of(t) for t in turns]) for c, turns in data.calls
-        ],
-    )
+    return Export.of(caller.id.bot_number, caller.number, data)
 
 
 @router.delete(
@@ -370,12 +387,4 @@ async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
     responses=responses(401, 404, 422, 503),
 )
 async def erase_caller(caller: CallerDep, services: ServicesDep) -> ErasureReceiptOut:
-    receipt = await services.eraser.erase(caller.id)
-    return ErasureReceiptOut(
-        bot_number=caller.id.bot_number,
-        caller_number=caller.number,
-        erased_at=receipt.erased_at,
-        deleted=Deleted(
-            **asdict(receipt.rows), redis_keys=receipt.hot.keys, live_calls=receipt.hot.live_calls
-        ),
-    )
+    return ErasureReceiptOut.of(caller.number, await services.eraser.erase(caller.id))
