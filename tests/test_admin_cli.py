@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from callmemory.admin import Progress
 from callmemory.settings import Settings
 from support.cli import callmemory, cli_env
 from support.phone import Phone
@@ -118,3 +120,29 @@ async def test_exporting_an_unknown_caller_fails_with_exit_status_3(settings: Se
 
     assert ran.status == 3
     assert "no caller" in ran.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_export_progress_bar_is_drawn_on_a_terminal_up_to_the_total() -> None:
+    screen = Terminal()
+    bar = Progress(3, "exporting callers", screen, width=6)
+    for done in (1, 2, 3):
+        bar.advance(done)
+    bar.finish("exported 3 caller(s)")
+
+    assert "\rexporting callers [######] 3/3\nexported 3 caller(s) in " in screen.getvalue()
+
+
+def test_off_a_terminal_the_export_progress_is_one_closing_line() -> None:
+    log = io.StringIO()
+    bar = Progress(3, "exporting callers", log)
+    for done in (1, 2, 3):
+        bar.advance(done)
+    bar.finish("exported 3 caller(s)")
+
+    assert log.getvalue().startswith("exported 3 caller(s) in ")
+    assert log.getvalue().count("\n") == 1

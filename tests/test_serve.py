@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
-
-from support.serving import free_port, serving
+from support.serving import children_of_data_dir, free_port, serving
 
 CALLER = {"from": "+14155551234", "to": "+14155550000"}
-
-
-def _children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(data_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
 
 
 def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(tmp_path: Path) -> None:
@@ -38,4 +27,4 @@ def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart
     assert f"embedded PostgreSQL: {data_dir.resolve()}" in output
     assert (data_dir / "embedded" / "postgres" / "PG_VERSION").exists()
     assert process.returncode == 0
-    assert _children_of_data_dir(data_dir) == []  # both embedded servers stopped with the service
+    assert children_of_data_dir(data_dir) == []  # both embedded servers stopped with the service

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from callmemory.app import create_app
 from callmemory.settings import Settings
 from support.cli import Ran, callmemory, cli_env
 from support.llm import FakeLLM
-from support.serving import free_port, served
+from support.serving import children_of_data_dir, free_port, served
 
 Rows = Callable[..., Any]
 CALLER = "+15551234567"
@@ -69,3 +70,40 @@ async def test_a_url_where_nothing_answers_fails_with_a_clear_message(settings: 
 
     assert ran.status == 1
     assert "did not answer" in ran.stderr
+
+
+async def test_voipbin_format_against_a_running_service_hears_answers_through_its_talk_api_stand_in(
+    voipbin_settings: Settings, llm: FakeLLM
+) -> None:
+    port = free_port()
+    settings = voipbin_settings.model_copy(update={"voipbin_api_url": f"http://127.0.0.1:{port}/v1.0"})
+    assert settings.voipbin_fetch_token
+    assert settings.voipbin_webhook_secret
+    env = cli_env(
+        settings,
+        CALLMEMORY_VOIPBIN_FETCH_TOKEN=settings.voipbin_fetch_token.get_secret_value(),
+        CALLMEMORY_VOIPBIN_WEBHOOK_SECRET=settings.voipbin_webhook_secret.get_secret_value(),
+    )
+    call = ["simulate", "--format", "voipbin", "--voipbin-api-port", str(port), "--from", CALLER, "--to", BOT]
+
+    async with served(create_app(settings)) as url:
+        ran = await callmemory(env, *call, "--url", url, stdin="Is my refund through?\n")
+
+    assert bot_lines(ran) == ["Hello! How can I help you today?", "You said: Is my refund through?"]
+    assert "call ended: applied" in ran.stderr
+
+
+async def test_with_no_store_configured_it_runs_on_embedded_servers_in_its_data_dir_and_stops_them(
+    settings: Settings, llm: FakeLLM, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in cli_env(settings).items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    data_dir = tmp_path / "sim"
+    call = ["simulate", "--embedded", "--data-dir", str(data_dir)]
+
+    first = await callmemory(env, *call, stdin="My order 4417 never arrived.\n")
+    second = await callmemory(env, *call, stdin="")
+
+    assert "My order 4417 never arrived" in bot_lines(second)[0]
+    assert f"embedded PostgreSQL: {data_dir.resolve()}" in first.stderr
+    assert first.stdout.startswith("bot: ")  # status lines stay off the conversation
+    assert children_of_data_dir(data_dir) == []

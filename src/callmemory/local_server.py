@@ -6,11 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The program that embeds the server owns Ctrl-C: `simulate` must still hang up through the
+        # service it started, so the service may not stop on the signal first.
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -28,7 +36,7 @@ async def serve_locally(
     except OSError:
         sock.close()
         raise
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

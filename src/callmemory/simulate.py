@@ -251,7 +251,6 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
         if url is None:
             url = await stack.enter_async_context(own_service(settings))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
-        call_id = f"sim-{uuid.uuid4().hex[:12]}"
         platform: Platform
         if options.format == "voipbin":
             if settings.voipbin_fetch_token is None:
@@ -259,7 +258,7 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
             secret = settings.voipbin_webhook_secret
             platform = VoipbinPlatform(
                 http,
-                VoipbinCall(caller=options.caller, bot=options.bot, call_id=str(uuid.uuid4())),
+                VoipbinCall(caller=options.caller, bot=options.bot),
                 settings.voipbin_fetch_token.get_secret_value(),
                 secret.get_secret_value() if secret else None,
                 talks,
@@ -268,7 +267,7 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
                 + 5,
             )
         else:
-            platform = SeedPlatform(http, options.caller, options.bot, call_id)
+            platform = SeedPlatform(http, options.caller, options.bot, call_id=f"sim-{uuid.uuid4().hex[:12]}")
         print(
             f"calling {options.bot} from {options.caller} ({options.format} format, {url}); "
             f"{HANGUP} or Ctrl-D hangs up",
