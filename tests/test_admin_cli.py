@@ -146,3 +146,14 @@ def test_off_a_terminal_the_export_progress_is_one_closing_line() -> None:
 
     assert log.getvalue().startswith("exported 3 caller(s) in ")
     assert log.getvalue().count("\n") == 1
+
+
+async def test_a_failed_caller_export_leaves_no_output_file(settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "nobody.json"
+
+    ran = await callmemory(
+        cli_env(settings), "export", "--bot", BOT, "--caller", "+14155557777", "-o", str(out)
+    )
+
+    assert ran.status == 3
+    assert not out.exists()

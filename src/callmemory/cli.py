@@ -182,22 +182,25 @@ def forget(args: argparse.Namespace) -> None:
 def export(args: argparse.Namespace) -> None:
     import json
 
-    from callmemory.admin import export_caller, export_many
+    from callmemory.admin import BAD_INPUT, export_caller, export_many
 
-    if args.caller is None and args.bot is None and not args.all:
-        sys.exit("callmemory export: name a caller (--bot N --caller N), a bot (--bot N) or --all")
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115 - closed below unless stdout
-    try:
+    if args.caller is not None and args.bot is None:
+        print("callmemory export: --caller needs --bot", file=sys.stderr)
+        sys.exit(BAD_INPUT)
+    if args.bot is None and not args.all:
+        print(
+            "callmemory export: name a caller (--bot N --caller N), a bot (--bot N) or --all", file=sys.stderr
+        )
+        sys.exit(BAD_INPUT)
+    with contextlib.ExitStack() as stack:
         if args.caller is not None:
-            if args.bot is None:
-                sys.exit("callmemory export: --caller needs --bot")
             data = _admin(lambda settings: export_caller(settings, args.bot, args.caller))
+            # Opened only now, so that a failed export leaves no empty file behind.
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout
             out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         else:
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout
             _admin(lambda settings: export_many(settings, args.bot, out, sys.stderr))
-    finally:
-        if out is not sys.stdout:
-            out.close()
 
 
 def stats(args: argparse.Namespace) -> None:
@@ -248,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p_simulate.add_argument("--url", help="the running service to call (default: see above)")
     p_simulate.add_argument(
-        "--embedded", action="store_true", help="start the service in this process even if one answers"
+        "--embedded",
+        action="store_true",
+        help="start the service in this process even if one answers (--url is then ignored)",
     )
     p_simulate.add_argument(
         "--data-dir", default=".callmemory-simulate", help="embedded servers' data (default %(default)s)"

@@ -189,7 +189,9 @@ def read_lines(source: TextIO) -> asyncio.Queue[str | None]:
     return lines
 
 
-async def converse(platform: Platform, lines: asyncio.Queue[str | None], out: TextIO, *, echo: bool) -> str:
+async def converse(
+    platform: Platform, lines: asyncio.Queue[str | None], out: TextIO, err: TextIO, *, echo: bool
+) -> str:
     """Ring, then one speech event per non-empty line until the end of input or `/hangup`; hang up."""
     print(f"bot: {await platform.ring()}", file=out, flush=True)
     try:
@@ -208,8 +210,9 @@ async def converse(platform: Platform, lines: asyncio.Queue[str | None], out: Te
     finally:
         # Also on Ctrl-C: a call left open would otherwise wait for the sweeper.
         outcome = await asyncio.shield(platform.hang_up())
-    if not echo:
-        print(file=out)
+        if not echo:
+            print(file=out)
+        print(f"call ended: {outcome}", file=err, flush=True)
     return outcome
 
 
@@ -268,17 +271,16 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
             )
         else:
             platform = SeedPlatform(http, options.caller, options.bot, call_id=f"sim-{uuid.uuid4().hex[:12]}")
+        # No phone numbers here: stderr may also carry the self-started service's logs, kept free of them.
         print(
-            f"calling {options.bot} from {options.caller} ({options.format} format, {url}); "
-            f"{HANGUP} or Ctrl-D hangs up",
+            f"calling the bot ({options.format} format, {url}); {HANGUP} or Ctrl-D hangs up",
             file=err,
             flush=True,
         )
         try:
-            outcome = await converse(platform, read_lines(source), out, echo=echo)
+            outcome = await converse(platform, read_lines(source), out, err, echo=echo)
         except httpx.HTTPError as exc:
             raise SimulationError(f"the service at {url} did not answer: {exc!r}") from exc
-        print(f"call ended: {outcome}", file=err, flush=True)
         return outcome
     raise AssertionError("unreachable")  # mypy: the exit stack may swallow exceptions
 
