@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from support.serving import free_port, serving
+from support.serving import children_of_data_dir, embedded_data_dir, free_port, serving
 
 CALLER = {"from": "+14155551234", "to": "+14155550000"}
 
 
-def _children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(data_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
-
-
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # Not under pytest's tmp_path: the embedded PostgreSQL runs as another user, who must be able to
-    # enter every parent folder, and pytest resets its own root to 0700 whenever another run starts.
-    root = Path(tempfile.mkdtemp(prefix="callmemory-serve-"))
-    yield root / "data"
-    shutil.rmtree(root, ignore_errors=True)
+    with embedded_data_dir() as root:
+        yield root / "data"
 
 
 def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart(data_dir: Path) -> None:
@@ -50,4 +35,4 @@ def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart
     assert f"embedded PostgreSQL: {data_dir.resolve()}" in output
     assert (data_dir / "embedded" / "postgres" / "PG_VERSION").exists()
     assert process.returncode == 0
-    assert _children_of_data_dir(data_dir) == []  # both embedded servers stopped with the service
+    assert children_of_data_dir(data_dir) == []  # both embedded servers stopped with the service

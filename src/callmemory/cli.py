@@ -1,4 +1,4 @@
-"""`callmemory serve | migrate`: the operator's entry points."""
+"""`callmemory serve | migrate | simulate | forget | export | stats`: the operator's entry points."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import copy
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -139,6 +139,94 @@ def mcp(args: argparse.Namespace) -> None:
         asyncio.run(serve_stdio(args.url or settings.mcp_url, key, settings.mcp_timeout_s))
 
 
+DEFAULT_SIMULATE_URL = "http://127.0.0.1:8080"
+
+
+def simulate(args: argparse.Namespace) -> None:
+    from callmemory import simulate as sim
+
+    url: str | None = None
+    if args.embedded:
+        pass
+    elif args.url:
+        url = args.url
+    elif sim.answers(DEFAULT_SIMULATE_URL):
+        url = DEFAULT_SIMULATE_URL
+    else:
+        print(f"nothing answers at {DEFAULT_SIMULATE_URL}: starting the service here", file=sys.stderr)
+    if url is not None:
+        settings = _settings()
+    else:
+        os.environ["CALLMEMORY_DATA_DIR"] = args.data_dir
+        # Status lines to stderr: stdout carries the conversation.
+        with contextlib.redirect_stdout(sys.stderr):
+            settings = _with_embedded_defaults(_settings())
+        assert settings.database_url is not None
+        from callmemory.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+    options = sim.Options(
+        caller=args.from_, bot=args.to, format=args.format, url=url, talk_api_port=args.voipbin_api_port
+    )
+    sys.exit(sim.main(options, settings))
+
+
+def _admin(run: Callable[[Settings], Coroutine[Any, Any, object]]) -> object:
+    import asyncio
+
+    from callmemory.admin import AdminError
+
+    try:
+        return asyncio.run(run(_settings()))
+    except AdminError as exc:
+        print(f"callmemory: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_status)
+    except KeyboardInterrupt:
+        sys.exit(130)  # an erasure stopped half-way is finished by repeating it
+
+
+def _print_json(value: object) -> None:
+    import json
+
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def forget(args: argparse.Namespace) -> None:
+    from callmemory.admin import forget as erase
+
+    _print_json(_admin(lambda settings: erase(settings, args.bot, args.caller)))
+
+
+def export(args: argparse.Namespace) -> None:
+    import json
+
+    from callmemory.admin import BAD_INPUT, export_caller, export_many
+
+    if args.caller is not None and args.bot is None:
+        print("callmemory export: --caller needs --bot", file=sys.stderr)
+        sys.exit(BAD_INPUT)
+    if args.bot is None and not args.all:
+        print(
+            "callmemory export: name a caller (--bot N --caller N), a bot (--bot N) or --all", file=sys.stderr
+        )
+        sys.exit(BAD_INPUT)
+    with contextlib.ExitStack() as stack:
+        if args.caller is not None:
+            data = _admin(lambda settings: export_caller(settings, args.bot, args.caller))
+            # Opened only now, so that a failed export leaves no empty file behind.
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout
+            out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        else:
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout
+            _admin(lambda settings: export_many(settings, args.bot, out, sys.stderr))
+
+
+def stats(args: argparse.Namespace) -> None:
+    from callmemory.admin import stats as count
+
+    _print_json(_admin(lambda settings: count(settings, args.bot)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="callmemory", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +265,62 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--url", help="the service's address; default CALLMEMORY_MCP_URL or http://127.0.0.1:8080"
     )
     p_mcp.set_defaults(run=mcp)
+
+
+    p_simulate = commands.add_parser(
+        "simulate",
+        help="phone the bot from a terminal: this command plays the telephony platform",
+        description="Place one call: rings, sends each line you type as recognised speech, prints the "
+        "bot's reply; Ctrl-D or /hangup hangs up. Lines come from stdin when it is not a terminal. "
+        f"Calls the service at --url; without --url, the one at {DEFAULT_SIMULATE_URL} if it answers, "
+        "else (or with --embedded) starts the service in this process, on DATABASE_URL/REDIS_URL when "
+        "set, else on embedded servers in --data-dir. --format voipbin against a running service needs "
+        "its CALLMEMORY_VOIPBIN_FETCH_TOKEN (and _WEBHOOK_SECRET, if set) in this environment too, and "
+        "the service started with CALLMEMORY_VOIPBIN_API_URL=http://127.0.0.1:<--voipbin-api-port>/v1.0 "
+        "and any CALLMEMORY_VOIPBIN_ACCESS_KEY, so that its answers reach this command.",
+    )
+    p_simulate.add_argument("--url", metavar="URL", help="the running service to call (default: see above)")
+    p_simulate.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start the service in this process even if one answers (--url is then ignored)",
+    )
+    p_simulate.add_argument(
+        "--data-dir", default=".callmemory-simulate", help="embedded servers' data (default %(default)s)"
+    )
+    p_simulate.add_argument(
+        "--from", dest="from_", metavar="NUMBER", default="+14155551234", help="caller (%(default)s)"
+    )
+    p_simulate.add_argument(
+        "--to", metavar="NUMBER", default="+14155550000", help="the bot's number (%(default)s)"
+    )
+    p_simulate.add_argument("--format", choices=["seed", "voipbin"], default="seed")
+    p_simulate.add_argument(
+        "--voipbin-api-port",
+        type=int,
+        metavar="PORT",
+        default=8081,
+        help="--format voipbin against a running service: port of the VoIPBin API stand-in (%(default)s)",
+    )
+    p_simulate.set_defaults(run=simulate)
+
+    p_forget = commands.add_parser("forget", help="erase a caller everywhere and print the receipt")
+    p_forget.add_argument("--bot", required=True, help="the bot's number, E.164")
+    p_forget.add_argument("--caller", required=True, help="the caller's number, E.164")
+    p_forget.set_defaults(run=forget)
+
+    p_export = commands.add_parser(
+        "export", help="a caller's data as JSON; or all callers of a bot (--bot only), or --all"
+    )
+    p_export.add_argument("--bot", help="the bot's number, E.164")
+    p_export.add_argument("--caller", help="the caller's number, E.164 (needs --bot)")
+    p_export.add_argument("--all", action="store_true", help="every caller of every bot")
+    p_export.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p_export.set_defaults(run=export)
+
+    p_stats = commands.add_parser("stats", help="callers, calls, turns and pending archives")
+    p_stats.add_argument("--bot", help="count only this bot's callers, calls and turns")
+    p_stats.set_defaults(run=stats)
 
     args = parser.parse_args(argv)
     args.run(args)

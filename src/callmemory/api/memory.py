@@ -21,8 +21,9 @@ from callmemory.api.errors import example, responses
 from callmemory.conversation.brief import memory_brief
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
+from callmemory.memory.erasure import ErasureReceipt
 from callmemory.memory.keys import CallerId
-from callmemory.memory.records import CallInfo, TurnInfo
+from callmemory.memory.records import CallerExport, CallInfo, TurnInfo
 
 PLATFORM: Final = "api"  # the platform of calls recorded through this API
 
@@ -213,6 +214,16 @@ class Export(BaseModel):
     caller: CallerOut
     calls: list[Transcript] = Field(description="Oldest first, each with every turn.")
 
+    @classmethod
+    def of(cls, bot_number: str, caller_number: str, data: CallerExport) -> Export:
+        return cls(
+            caller=CallerOut(bot_number=bot_number, caller_number=caller_number, **asdict(data.caller)),
+            calls=[
+                Transcript(call=CallOut.of(c), turns=[TurnOut.of(t) for t in turns])
+                for c, turns in data.calls
+            ],
+        )
+
 
 class Deleted(BaseModel):
     caller: bool
@@ -238,6 +249,17 @@ class ErasureReceiptOut(BaseModel):
         default="kept: nothing of this caller from before erased_at is stored again, not by a queued "
         "summary, a retried hangup or a late webhook"
     )
+
+    @classmethod
+    def of(cls, caller_number: str, receipt: ErasureReceipt) -> ErasureReceiptOut:
+        return cls(
+            bot_number=receipt.caller.bot_number,
+            caller_number=caller_number,
+            erased_at=receipt.erased_at,
+            deleted=Deleted(
+                **asdict(receipt.rows), redis_keys=receipt.hot.keys, live_calls=receipt.hot.live_calls
+            ),
+        )
 
     model_config = {"json_schema_extra": {"examples": [_RECEIPT_EXAMPLE]}}
 
@@ -460,12 +482,7 @@ async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
     data = await services.records.export(caller.id)
     if data is None:
         raise caller.not_found()
-    return Export(
-        caller=CallerOut(bot_number=caller.id.bot_number, caller_number=caller.number, **asdict(data.caller)),
-        calls=[
-            Transcript(call=CallOut.of(c), turns=[TurnOut.of(t) for t in turns]) for c, turns in data.calls
-        ],
-    )
+    return Export.of(caller.id.bot_number, caller.number, data)
 
 
 @router.delete(
@@ -478,15 +495,7 @@ async def export_caller(caller: CallerDep, services: ServicesDep) -> Export:
     responses={200: example("The erasure receipt", _RECEIPT_EXAMPLE), **responses(401, 404, 422, 503)},
 )
 async def erase_caller(caller: CallerDep, services: ServicesDep) -> ErasureReceiptOut:
-    receipt = await services.eraser.erase(caller.id)
-    return ErasureReceiptOut(
-        bot_number=caller.id.bot_number,
-        caller_number=caller.number,
-        erased_at=receipt.erased_at,
-        deleted=Deleted(
-            **asdict(receipt.rows), redis_keys=receipt.hot.keys, live_calls=receipt.hot.live_calls
-        ),
-    )
+    return ErasureReceiptOut.of(caller.number, await services.eraser.erase(caller.id))
 
 
 @router.get(

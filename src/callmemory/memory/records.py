@@ -86,11 +86,49 @@ def _is(caller: CallerId) -> Any:
     return (Caller.bot_number == caller.bot_number) & (Caller.caller_hash == caller.caller_hash)
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveTotals:
+    callers: int
+    calls: int
+    turns: int
+
+
 class CallerRecords:
     """Postgres reads and erasure of one caller's data. Each method is one transaction."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    async def callers(self, bot_number: str | None = None) -> list[tuple[CallerId, str | None]]:
+        """Every archived caller (of one bot, or of all), first seen first, with their number when kept."""
+        query = select(Caller.bot_number, Caller.caller_hash, Caller.caller_number).order_by(Caller.id)
+        if bot_number is not None:
+            query = query.where(Caller.bot_number == bot_number)
+        async with self._sessions() as session:
+            rows = await session.execute(query)
+            return [(CallerId(bot, caller_hash), number) for bot, caller_hash, number in rows]
+
+    async def totals(self, bot_number: str | None = None) -> ArchiveTotals:
+        """How many callers, calls and turns the archive holds (of one bot, or of all)."""
+        callers = select(func.count()).select_from(Caller)
+        calls = select(func.count()).select_from(Call).join(Caller, Caller.id == Call.caller_id)
+        turns = (
+            select(func.count())
+            .select_from(TurnRow)
+            .join(Call, Call.id == TurnRow.call_id)
+            .join(Caller, Caller.id == Call.caller_id)
+        )
+        if bot_number is not None:
+            callers, calls, turns = (
+                q.where(Caller.bot_number == bot_number) for q in (callers, calls, turns)
+            )
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(callers.scalar_subquery(), calls.scalar_subquery(), turns.scalar_subquery())
+                )
+            ).one()
+            return ArchiveTotals(callers=row[0], calls=row[1], turns=row[2])
 
     async def calls(
         self, caller: CallerId, *, limit: int, before: datetime | None = None

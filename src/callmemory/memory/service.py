@@ -87,6 +87,10 @@ class MemoryService:
         caller_e164 = self._numbers.normalise(caller_number, field="caller_number")
         return self._hasher.caller_id(bot_e164, caller_e164)
 
+    def bot_number(self, bot_number: str) -> str:
+        """A bot's number in E.164, as callers of it are stored."""
+        return self._numbers.normalise(bot_number, field="bot_number")
+
     # -- reading ---------------------------------------------------------------------------------
     async def memory_for(self, caller: CallerId) -> CallerMemory:
         """Hot memory, rehydrated from the archive when Redis has none."""
