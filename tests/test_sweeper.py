@@ -16,7 +16,8 @@ from support.phone import Phone
 from support.waiting import eventually
 
 
-def sweeping(settings: Settings, idle_s: float = 1.0) -> Settings:
+def sweeping(settings: Settings, idle_s: float = 3.0) -> Settings:
+    # Long enough that a loaded machine never sweeps a call between its own ring and speech.
     return settings.model_copy(update={"idle_call_s": idle_s, "sweep_interval_s": 0.05})
 
 
@@ -67,7 +68,7 @@ async def test_a_call_locked_by_another_instance_is_left_to_it(
 ) -> None:
     lock = f"{settings.redis_prefix}:lock:sweep:seed:held"
     await redis.set(lock, "another-instance", px=60_000)
-    async with running(sweeping(settings)) as http:
+    async with running(sweeping(settings, idle_s=1.0)) as http:
         await Phone(http).ring("held")
         await asyncio.sleep(2.0)  # twice the idle time, many sweeper passes
         while_locked = await sql("SELECT * FROM calls")
