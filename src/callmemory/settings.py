@@ -203,6 +203,18 @@ class Settings(BaseSettings):
         "or is there something new?"
     )
 
+    # Observability (observability/).
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`serve`'s log lines: one JSON object each (for log shippers), or text for a terminal.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Send OpenTelemetry traces to this OTLP/HTTP endpoint, e.g. "
+        "http://collector:4318/v1/traces (needs `pip install callmemory[otel]`). Unset: no tracing.",
+    )
+    otel_service_name: str = Field(default="callmemory", description="service.name of the traces.")
+
     # VoIPBin (telephony/voipbin.py, api/voipbin.py).
     voipbin_bots: dict[str, VoipbinBot] = Field(
         default_factory=dict,
@@ -251,6 +263,7 @@ class Settings(BaseSettings):
         "voipbin_webhook_secret",
         "voipbin_fetch_token",
         "voipbin_access_key",
+        "otlp_endpoint",
         mode="before",
     )
     @classmethod
