@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from callmemory.settings import Settings
 
 
 class Outage:
@@ -52,3 +57,11 @@ class Outage:
             yield self
         finally:
             await self.cut()
+
+
+def through(settings: Settings, outage: Outage, **overrides: Any) -> Settings:
+    """`settings` with Postgres reached through `outage`."""
+    url = make_url(settings.database_url or "").set(port=outage.port)
+    return settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False), **overrides}
+    )

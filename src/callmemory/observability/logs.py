@@ -3,7 +3,7 @@
 Privacy is kept first by what the code logs (call ids and caller-hash prefixes, never numbers or
 speech; exceptions described by `describe_error`, not by their text), and second by this module:
 - library loggers that log request bodies, URLs or SQL parameters are held at WARNING;
-- uvicorn's access log has the secret token and the caller's number cut out of VoIPBin fetch paths;
+- uvicorn's access log has the secret token and the numbers cut out of VoIPBin fetch paths;
 - the formatter masks anything shaped like a phone number that still reaches a line, and writes
   exceptions as their types and stack frames, without their messages (which can quote SQL parameters
   or a provider's echo of the prompt).
@@ -22,9 +22,14 @@ from callmemory.observability import context
 
 # Their DEBUG/INFO lines carry payloads: openai logs request options (the prompt), httpx/httpcore and
 # aiohttp log URLs, sqlalchemy.engine logs statements with their parameters (transcripts).
-QUIET_LIBRARIES: Final = ("openai", "httpx", "httpcore", "aiohttp", "sqlalchemy", "asyncpg", "redis", "hpack")
+# (The openai SDK 3.x sends through httpx2/httpcore2.)
+QUIET_LIBRARIES: Final = (
+    *("openai", "httpx", "httpx2", "httpcore", "httpcore2", "aiohttp"),
+    *("sqlalchemy", "asyncpg", "redis", "hpack"),
+)
 
-_FETCH_PATH = re.compile(r"^(/voipbin/fetch/)[^/?#]*(/[^/?#]*/)[^/?#]*")
+# token / bot number / caller number: all three go (the bot's number would be masked as a number anyway).
+_FETCH_PATH = re.compile(r"^(/voipbin/fetch)/[^/?#]*/[^/?#]*/[^/?#]*")
 # E.164 (+ and 7-15 digits), bare national or international digit runs, and the usual written forms
 # like (415) 555-1234 or 415.555.1234; bounded so that uuids and timestamps are left alone.
 _PHONE_LIKE = re.compile(
@@ -34,8 +39,8 @@ _MASK: Final = "[number]"
 
 
 def redact_path(path: str) -> str:
-    """A request path as it may be logged: the fetch URL's token and caller number replaced."""
-    return _FETCH_PATH.sub(r"\1***\2***", path)
+    """A request path as it may be logged: the fetch URL's token and numbers replaced."""
+    return _FETCH_PATH.sub(r"\1/***/***/***", path)
 
 
 def mask_numbers(text: str) -> str:
