@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -27,7 +27,7 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None
+    data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
     """The service on `port`, ready; stopped with SIGTERM on exit (unless the test already stopped it)."""
     env = {
@@ -37,7 +37,17 @@ def serving(
         and not k.startswith("CALLMEMORY_")
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "callmemory.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "callmemory.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
         env={**env, **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
