@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from callmemory.memory.keys import CallerHasher, NumberPolicy
 from callmemory.memory.records import CallerRecords
 from callmemory.memory.service import MemoryService
 from callmemory.observability.metrics import Metrics
+from callmemory.observability.tracing import start_tracing
 from callmemory.settings import Settings
 from callmemory.summary_worker import SummaryWorker
 from callmemory.telephony.voipbin_api import VoipbinApi
@@ -144,7 +146,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         else None
     )
     # One per app (see observability/metrics.py), built here like the clients.
-    metrics = Metrics()
+    tracing = start_tracing(settings)
+    metrics = Metrics(spans=tracing.spans)
     try:
         hot = HotStore(
             redis,
@@ -237,3 +240,4 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await llm.close()
         await redis.aclose()
         await engine.dispose()
+        await asyncio.to_thread(tracing.close)  # a blocking export of the last spans

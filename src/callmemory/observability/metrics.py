@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,6 +30,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from callmemory.errors import CallMemoryError
 from callmemory.events import CallEnded, CallerSpoke, CallEvent, CallStarted
+from callmemory.observability import context
+from callmemory.observability.tracing import Span, Spans
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -58,8 +60,9 @@ class WebhookEvent:
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, spans: Spans | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._spans = spans  # with tracing on, every timed block and webhook is a span too
         r = self.registry
         self.webhook_events = Counter(
             "callmemory_webhook_events",
@@ -128,26 +131,41 @@ class Metrics:
         """Observe the block's duration; the block may set or change labels (e.g. the outcome) in the
         dict it is given."""
         found = dict(labels)
-        started = time.perf_counter()
-        try:
-            yield found
-        finally:
-            histogram.labels(**found).observe(time.perf_counter() - started)
+        with self._span(self._span_names[histogram]) as span:
+            started = time.perf_counter()
+            try:
+                yield found
+            finally:
+                histogram.labels(**found).observe(time.perf_counter() - started)
+                _describe(span, found)
 
     @contextmanager
     def webhook(self, platform: str) -> Iterator[WebhookEvent]:
         """Count one webhook request when it ends; a refused one counts under its error code."""
         seen = WebhookEvent()
-        try:
-            yield seen
-        except CallMemoryError as exc:
-            seen.outcome = exc.code
-            raise
-        except Exception:
-            seen.outcome = "error"
-            raise
-        finally:
-            self.webhook_events.labels(platform=platform, type=seen.type, outcome=seen.outcome).inc()
+        with self._span(f"webhook {platform}") as span:
+            try:
+                yield seen
+            except CallMemoryError as exc:
+                seen.outcome = exc.code
+                raise
+            except Exception:
+                seen.outcome = "error"
+                raise
+            finally:
+                self.webhook_events.labels(platform=platform, type=seen.type, outcome=seen.outcome).inc()
+                _describe(span, {"platform": platform, "type": seen.type, "outcome": seen.outcome})
+
+    def _span(self, name: str) -> AbstractContextManager[Span | None]:
+        return self._spans.span(name) if self._spans is not None else nullcontext()
+
+    @property
+    def _span_names(self) -> dict[Histogram, str]:
+        return {
+            self.memory_read_seconds: "memory read",
+            self.llm_seconds: "llm request",
+            self.archive_write_seconds: "archive write",
+        }
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format for a scrape: this process's registry, or every worker's files merged."""
@@ -156,3 +174,11 @@ class Metrics:
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # unannotated upstream
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _describe(span: Span | None, labels: dict[str, str]) -> None:
+    """A span's attributes: the metric's labels and the ids of the log lines, nothing about the caller
+    but the hash prefix."""
+    if span is not None:
+        for key, value in {**labels, **context.current()}.items():
+            span.set_attribute(key, value)
