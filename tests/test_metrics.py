@@ -28,9 +28,7 @@ async def test_seed_webhook_events_are_counted_by_type_and_outcome(
     await client.post("/webhook/call", content=b"{not json")
 
     seen = await scrape(client)
-
-    def seed(kind: str, outcome: str) -> float:
-        return seen.value(EVENTS, platform="seed", type=kind, outcome=outcome)
+    seed = seen.webhooks("seed")
 
     assert seed("ringing", "answered") == 1
     assert seed("speech", "answered") == 2
@@ -50,9 +48,7 @@ async def test_voipbin_fetches_and_events_are_counted_by_type_and_outcome(voipbi
     await voipbin.deliver_all([call.hangup()])
 
     seen = await scrape(voipbin.http)
-
-    def event(kind: str, outcome: str) -> float:
-        return seen.value(EVENTS, platform="voipbin", type=kind, outcome=outcome)
+    event = seen.webhooks("voipbin")
 
     assert event("fetch", "ok") == 1
     assert event("transcribe_created", "applied") == 1
@@ -172,3 +168,10 @@ async def test_a_request_id_is_taken_from_the_request_or_made_and_returned(clien
     assert given.headers["x-request-id"] == "lb-7f3a.42"
     assert len(made.headers["x-request-id"]) == 32
     assert unsafe.headers["x-request-id"] not in {"", "bad id\twith spaces"}
+
+
+async def test_metrics_can_be_switched_off(settings: Settings, llm: FakeLLM) -> None:
+    async with running(settings.model_copy(update={"metrics_enabled": False})) as http:
+        response = await http.get("/metrics")
+
+    assert response.status_code == 404

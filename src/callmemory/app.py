@@ -45,5 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(voipbin.router)
     app.include_router(health.router)
     app.include_router(memory.router)
-    app.include_router(metrics.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     return app

@@ -204,6 +204,9 @@ class Settings(BaseSettings):
     )
 
     # Observability (observability/).
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics (unauthenticated, like /healthz)."
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="`serve`'s log lines: one JSON object each (for log shippers), or text for a terminal.",

@@ -55,6 +55,11 @@ class Upkeep:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            # A cancellation can be lost in a race inside a library's timeout (Python 3.11's wait_for,
+            # seen in redis-py's pool): the loop would then run on and stop would wait forever.
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.2)
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
