@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from callmemory.observability.logs import log_config
+from callmemory.settings import Settings
+from conftest import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.voipbin import CALLER, ScriptedCall, Voipbin
@@ -120,3 +122,32 @@ def test_the_access_log_shows_no_fetch_token_and_no_caller_number(log_lines: io.
     [line] = lines_of(log_lines)
 
     assert line["message"] == '10.0.0.9:5123 - "GET /voipbin/fetch/***/***/***?x=1 HTTP/1.1" 200'
+
+
+def test_an_exception_is_logged_as_its_types_and_frames_not_its_message(log_lines: io.StringIO) -> None:
+    try:
+        try:
+            raise ValueError(f"caller {SEED_CALLER} said: {SEED_SPEECH[0]}")
+        except ValueError as inner:
+            raise RuntimeError(SEED_SPEECH[1]) from inner
+    except RuntimeError:
+        logging.getLogger("callmemory.test").exception("the pass failed")
+
+    [line] = lines_of(log_lines)
+
+    assert line["exception"] == "RuntimeError <- ValueError"
+    assert "test_log_privacy.py" in line["traceback"]
+    assert leaks(log_lines, [*spellings(SEED_CALLER), *SEED_SPEECH]) == []
+
+
+async def test_a_summary_jobs_lines_name_its_call(
+    log_lines: io.StringIO, phone: Phone, llm: FakeLLM, settings: Settings
+) -> None:
+    call_id, _ = await phone.call(*SEED_SPEECH)
+    llm.status = 500
+    await summarise_queued(settings)
+
+    failed = [line for line in lines_of(log_lines) if line["logger"] == "callmemory.summary_worker"]
+
+    assert [line.get("call_id") for line in failed] == [call_id]
+    assert leaks(log_lines, [*spellings(phone.caller), *SEED_SPEECH]) == []

@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.conversation.summariser import Summariser, SummaryFailed
 from callmemory.memory.hot import HotStore
-from callmemory.memory.jobs import SummaryQueue
+from callmemory.memory.jobs import SummaryQueue, SummaryTask
+from callmemory.observability.context import about_call
 from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
 
@@ -53,6 +54,11 @@ class SummaryWorker:
         task = await self.queue.claim(lease_s=self._lease_s, max_attempts=self._max_attempts)
         if task is None:
             return False
+        with about_call(task.call.call_id):
+            await self._work(task)
+        return True
+
+    async def _work(self, task: SummaryTask) -> None:
         try:
             with self._metrics.timed(
                 self._metrics.llm_seconds, purpose="summary", outcome="failed"
@@ -76,7 +82,7 @@ class SummaryWorker:
                     exc,
                 )
             await self.queue.retry(task, delay_s=delay, error=str(exc))
-            return True
+            return
         memory = await self.queue.complete(task, result)
         self._metrics.summary_jobs.labels(outcome="done").inc()
         if memory is not None:
@@ -88,7 +94,6 @@ class SummaryWorker:
                     "summary of call %s stored, but not in Redis: %s", task.call.call_id, describe_error(exc)
                 )
             log.info("summarised call %s", task.call.call_id)
-        return True
 
     async def drain(self) -> int:
         """Work until no job is due; returns how many were taken."""

@@ -6,6 +6,8 @@ the stores without each function passing them on, and each request (an asyncio t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Final
 
@@ -23,6 +25,16 @@ def bind_call(value: str) -> None:
 
 def bind_caller(caller_hash: str) -> None:
     caller.set(caller_hash[:CALLER_PREFIX_CHARS])
+
+
+@contextmanager
+def about_call(value: str) -> Iterator[None]:
+    """The call of a background job's lines, for the job only (a worker's task outlives its jobs)."""
+    token = call_id.set(value)
+    try:
+        yield
+    finally:
+        call_id.reset(token)
 
 
 def current() -> dict[str, str]:
