@@ -7,13 +7,14 @@ import io
 import json
 import logging
 import logging.config
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from callmemory.observability.logs import log_config
+from callmemory.observability.logs import TextFormatter, log_config
 from callmemory.settings import Settings
 from conftest import summarise_queued
 from support.llm import FakeLLM
@@ -151,3 +152,20 @@ async def test_a_summary_jobs_lines_name_its_call(
 
     assert [line.get("call_id") for line in failed] == [call_id]
     assert leaks(log_lines, [*spellings(phone.caller), *SEED_SPEECH]) == []
+
+
+def test_the_text_format_keeps_the_same_rules() -> None:
+    try:
+        raise ValueError(SEED_SPEECH[0])
+    except ValueError:
+        failure = sys.exc_info()
+    record = logging.getLogger("callmemory.test").makeRecord(
+        "callmemory.test", logging.ERROR, __file__, 1, "caller %s", (SEED_CALLER,), failure
+    )
+    record.exc_text = logging.Formatter().formatException(failure)  # as another handler caches it
+
+    text = TextFormatter().format(record)
+
+    assert "caller [number]" in text
+    assert "ValueError" in text
+    assert SEED_SPEECH[0] not in text

@@ -109,6 +109,11 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    def format(self, record: logging.LogRecord) -> str:
+        # Not the traceback text another handler may have cached on the record: it has the messages.
+        record = logging.makeLogRecord({**record.__dict__, "exc_text": None})
+        return super().format(record)
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         ids = " ".join(f"{k}={v}" for k, v in context.current().items())
         return mask_numbers(super().formatMessage(record) + (f" [{ids}]" if ids else ""))
