@@ -125,6 +125,11 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self._span_names = {
+            self.memory_read_seconds: "memory read",
+            self.llm_seconds: "llm request",
+            self.archive_write_seconds: "archive write",
+        }
 
     @contextmanager
     def timed(self, histogram: Histogram, **labels: str) -> Iterator[dict[str, str]]:
@@ -158,14 +163,6 @@ class Metrics:
 
     def _span(self, name: str) -> AbstractContextManager[Span | None]:
         return self._spans.span(name) if self._spans is not None else nullcontext()
-
-    @property
-    def _span_names(self) -> dict[Histogram, str]:
-        return {
-            self.memory_read_seconds: "memory read",
-            self.llm_seconds: "llm request",
-            self.archive_write_seconds: "archive write",
-        }
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format for a scrape: this process's registry, or every worker's files merged."""
