@@ -113,6 +113,17 @@ async def test_a_voipbin_call_logs_no_number_no_token_and_no_speech(
     assert any(line.get("call_id") == call.call_id for line in lines_of(log_lines))
 
 
+def test_the_access_log_shows_no_caller_number_in_an_integrator_api_path(log_lines: io.StringIO) -> None:
+    path = "/v1/bots/%2B14155550000/callers/%2B14155551234/calls?limit=5"
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "10.0.0.9:5123", "GET", path, "1.1", 200
+    )
+
+    [line] = lines_of(log_lines)
+
+    assert "/v1/bots/%2B14155550000/callers/***/calls?limit=5" in line["message"]
+
+
 def test_the_access_log_shows_no_fetch_token_and_no_caller_number(log_lines: io.StringIO) -> None:
     # What uvicorn's access logger is handed for a VoIPBin fetch (client, method, path, version, status).
     path = f"/voipbin/fetch/fetch-token-4567/+15559876543/{CALLER}?x=1"

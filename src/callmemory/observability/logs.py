@@ -3,7 +3,8 @@
 Privacy is kept first by what the code logs (call ids and caller-hash prefixes, never numbers or
 speech; exceptions described by `describe_error`, not by their text), and second by this module:
 - library loggers that log request bodies, URLs or SQL parameters are held at WARNING;
-- uvicorn's access log has the secret token and the numbers cut out of VoIPBin fetch paths;
+- uvicorn's access log has the secret token and the numbers cut out of VoIPBin fetch paths, and the
+  caller's number out of integrator API paths;
 - the formatter masks anything shaped like a phone number that still reaches a line, and writes
   exceptions as their types and stack frames, without their messages (which can quote SQL parameters
   or a provider's echo of the prompt).
@@ -30,6 +31,7 @@ QUIET_LIBRARIES: Final = (
 
 # token / bot number / caller number: all three go (the bot's number would be masked as a number anyway).
 _FETCH_PATH = re.compile(r"^(/voipbin/fetch)/[^/?#]*/[^/?#]*/[^/?#]*")
+_API_CALLER = re.compile(r"^(/v1/bots/[^/?#]*/callers/)[^/?#]*")
 # E.164 (+ and 7-15 digits), bare national or international digit runs, and the usual written forms
 # like (415) 555-1234 or 415.555.1234; bounded so that uuids and timestamps are left alone.
 _PHONE_LIKE = re.compile(
@@ -39,8 +41,9 @@ _MASK: Final = "[number]"
 
 
 def redact_path(path: str) -> str:
-    """A request path as it may be logged: the fetch URL's token and numbers replaced."""
-    return _FETCH_PATH.sub(r"\1/***/***/***", path)
+    """A request path as it may be logged: the fetch URL's token and numbers, and the integrator API's
+    caller number (URL-encoded, %2B..., so the number mask would miss it), replaced."""
+    return _API_CALLER.sub(r"\1***", _FETCH_PATH.sub(r"\1/***/***/***", path))
 
 
 def mask_numbers(text: str) -> str:
