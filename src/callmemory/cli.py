@@ -21,7 +21,8 @@ def _metrics_dir(settings: Settings) -> None:
     Set before anything imports prometheus_client, which reads it once, at import; a directory the
     operator chose is used as it is.
     """
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if chosen := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(chosen, exist_ok=True)  # prometheus_client fails on a missing one
         return
     path = settings.data_dir.resolve() / "metrics"
     shutil.rmtree(path, ignore_errors=True)  # the counts of an earlier run would add to this one's
