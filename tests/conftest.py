@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callmemory.app import create_app
@@ -23,6 +24,7 @@ from callmemory.services import open_services
 from callmemory.settings import ApiKey, Settings, VoipbinBot
 from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY
 from support.llm import FakeLLM, LLMServer
+from support.outage import Outage
 from support.phone import Phone
 from support.services import create_database, drop_database, postgres_server_url, redis_server_url
 from support.voipbin import (
@@ -147,6 +149,14 @@ async def client(settings: Settings, llm: FakeLLM) -> AsyncIterator[httpx.AsyncC
 @pytest.fixture
 def phone(client: httpx.AsyncClient) -> Phone:
     return Phone(client)
+
+
+@pytest.fixture
+async def postgres(database_url: str) -> AsyncIterator[Outage]:
+    """The test database behind a proxy the test can cut (see `support.outage.through`)."""
+    url = make_url(database_url)
+    async with Outage(url.host or "127.0.0.1", url.port or 5432).running() as outage:
+        yield outage
 
 
 @pytest.fixture

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
 from callmemory.settings import Settings
 from conftest import running
 from support.llm import FakeLLM
-from support.outage import Outage
+from support.outage import Outage, through
 from support.phone import Phone
 from support.waiting import eventually
-
-
-@pytest.fixture
-async def postgres(database_url: str) -> AsyncIterator[Outage]:
-    url = make_url(database_url)
-    async with Outage(url.host or "127.0.0.1", url.port or 5432).running() as outage:
-        yield outage
-
-
-def through(settings: Settings, outage: Outage, **overrides: Any) -> Settings:
-    url = make_url(settings.database_url or "").set(port=outage.port)
-    return settings.model_copy(
-        update={"database_url": url.render_as_string(hide_password=False), **overrides}
-    )
 
 
 async def test_callers_are_answered_while_postgres_is_down_and_their_call_is_archived_once_it_is_back(

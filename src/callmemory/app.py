@@ -9,7 +9,8 @@ from typing import TypedDict
 from fastapi import FastAPI
 
 from callmemory import __version__
-from callmemory.api import errors, health, memory, voipbin, webhooks
+from callmemory.api import errors, health, memory, metrics, voipbin, webhooks
+from callmemory.observability.requests import RequestContext
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 
@@ -39,8 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(RequestContext)
     app.include_router(webhooks.router)
     app.include_router(voipbin.router)
     app.include_router(health.router)
     app.include_router(memory.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     return app

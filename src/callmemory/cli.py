@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -16,12 +16,19 @@ from pydantic import ValidationError
 from callmemory.settings import Settings
 
 
-def _log_config(level: str) -> dict[str, Any]:
-    from uvicorn.config import LOGGING_CONFIG
+def _metrics_dir(settings: Settings) -> None:
+    """Give every worker's metrics one fresh directory to share (see observability/metrics.py).
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["callmemory"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
-    return config
+    Set before anything imports prometheus_client, which reads it once, at import; a directory the
+    operator chose is used as it is.
+    """
+    if chosen := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(chosen, exist_ok=True)  # prometheus_client fails on a missing one
+        return
+    path = settings.data_dir.resolve() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)  # the counts of an earlier run would add to this one's
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def _settings() -> Settings:
@@ -60,6 +67,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from callmemory.db.migrate import upgrade
+    from callmemory.observability.logs import log_config
 
     for name, value in (("HOST", args.host), ("PORT", args.port), ("DATA_DIR", args.data_dir)):
         if value is not None:
@@ -70,6 +78,7 @@ def serve(args: argparse.Namespace) -> None:
     assert settings.database_url is not None
     upgrade(settings.database_url)
     settings.resolved_hash_secret()  # create it now, once, rather than racing in several workers
+    _metrics_dir(settings)
     llm = (
         f"{settings.llm_model} at {settings.openai_base_url or 'api.openai.com'}"
         if settings.openai_api_key
@@ -88,7 +97,7 @@ def serve(args: argparse.Namespace) -> None:
         host=settings.host,
         port=settings.port,
         workers=args.workers,
-        log_config=_log_config(args.log_level),
+        log_config=log_config(args.log_level, fmt=settings.log_format),
         log_level=args.log_level,  # so that --log-level warning also silences the access log
         timeout_graceful_shutdown=10,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,8 @@ from callmemory.memory.jobs import SummaryQueue
 from callmemory.memory.keys import CallerHasher, NumberPolicy
 from callmemory.memory.records import CallerRecords
 from callmemory.memory.service import MemoryService
+from callmemory.observability.metrics import Metrics
+from callmemory.observability.tracing import start_tracing
 from callmemory.settings import Settings
 from callmemory.summary_worker import SummaryWorker
 from callmemory.telephony.voipbin_api import VoipbinApi
@@ -51,6 +54,7 @@ class Services:
     summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
     voipbin: VoipbinBridge
     upkeep: Upkeep
+    metrics: Metrics
 
 
 def _summary_worker(
@@ -59,6 +63,8 @@ def _summary_worker(
     sessions: async_sessionmaker[AsyncSession],
     hot: HotStore,
     tokens: TokenCounter,
+    *,
+    metrics: Metrics,
 ) -> SummaryWorker | None:
     if llm is None:
         return None  # jobs stay queued until the service runs with an LLM
@@ -79,10 +85,11 @@ def _summary_worker(
         lease_s=settings.summary_lease_s,
         max_attempts=settings.summary_max_attempts,
         retry_base_s=settings.summary_retry_base_s,
+        metrics=metrics,
     )
 
 
-def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
+def _responder(settings: Settings, llm: AsyncOpenAI | None, metrics: Metrics) -> Responder:
     if llm is None:
         log.warning("no OPENAI_API_KEY configured: answering in offline mode")
         return OfflineResponder(settings.offline_line)
@@ -93,6 +100,7 @@ def _responder(settings: Settings, llm: AsyncOpenAI | None) -> Responder:
         temperature=settings.llm_temperature,
         timeout_s=settings.llm_timeout_s,
         fallback_line=settings.fallback_line,
+        metrics=metrics,
     )
 
 
@@ -137,6 +145,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if settings.voipbin_access_key
         else None
     )
+    # One per app (see observability/metrics.py), built here like the clients.
+    tracing = start_tracing(settings)
+    metrics = Metrics(spans=tracing.spans)
     try:
         hot = HotStore(
             redis,
@@ -150,7 +161,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         sessions = create_sessionmaker(engine)
         tokens = TokenCounter()
-        summaries = _summary_worker(settings, llm, sessions, hot, tokens)
+        summaries = _summary_worker(settings, llm, sessions, hot, tokens, metrics=metrics)
         memory = MemoryService(
             hot,
             Archive(sessions),
@@ -161,13 +172,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             keep_caller_numbers=settings.store_raw_numbers,
             call_summaries=settings.recent_call_summaries,
             on_archived=summaries.nudge if summaries is not None else None,
+            metrics=metrics,
         )
         prompt = PromptBuilder(settings.system_prompt, tokens, settings.memory_context_tokens)
         greetings = Greetings(new=settings.greeting_new, returning=settings.greeting_returning)
         records = CallerRecords(sessions)
         calls = CallHandler(
             memory,
-            _responder(settings, llm),
+            _responder(settings, llm, metrics),
             greetings,
             prompt=prompt,
             max_speech_chars=settings.max_speech_chars,
@@ -192,6 +204,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 sweep_interval_s=settings.sweep_interval_s,
                 shutdown_flush_s=settings.shutdown_flush_s,
             ),
+            metrics,
         )
         if summaries is not None and settings.summary_worker:
             summaries.start()
@@ -212,6 +225,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 summaries=summaries,
                 voipbin=voipbin,
                 upkeep=upkeep,
+                metrics=metrics,
             )
         finally:
             # Stopped before the clients close: the upkeep's last flush needs both stores.
@@ -226,3 +240,4 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await llm.close()
         await redis.aclose()
         await engine.dispose()
+        await asyncio.to_thread(tracing.close)  # a blocking export of the last spans

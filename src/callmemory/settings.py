@@ -240,6 +240,21 @@ class Settings(BaseSettings):
         description="Greeting of a returning caller until a prepared one exists; {topic}: their last topic.",
     )
 
+    # Observability (observability/).
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics (unauthenticated, like /healthz)."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`serve`'s log lines: one JSON object each (for log shippers), or text for a terminal.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Send OpenTelemetry traces to this OTLP/HTTP endpoint, e.g. "
+        "http://collector:4318/v1/traces (needs `pip install callmemory[otel]`). Unset: no tracing.",
+    )
+    otel_service_name: str = Field(default="callmemory", description="service.name of the traces.")
+
     # VoIPBin (telephony/voipbin.py, api/voipbin.py).
     voipbin_bots: dict[str, VoipbinBot] = Field(
         default_factory=dict,
@@ -300,6 +315,7 @@ class Settings(BaseSettings):
         "voipbin_fetch_token",
         "voipbin_access_key",
         "mcp_api_key",
+        "otlp_endpoint",
         mode="before",
     )
     @classmethod

@@ -17,7 +17,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.conversation.summariser import Summariser, SummaryFailed
 from callmemory.memory.hot import HotStore
-from callmemory.memory.jobs import SummaryQueue
+from callmemory.memory.jobs import SummaryQueue, SummaryTask
+from callmemory.observability.context import about_call
+from callmemory.observability.logs import describe_error
+from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class SummaryWorker:
         lease_s: float,
         max_attempts: int,
         retry_base_s: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self.queue = queue
         self.summariser = summariser
@@ -41,6 +45,7 @@ class SummaryWorker:
         self._lease_s = lease_s
         self._max_attempts = max_attempts
         self._retry_base_s = retry_base_s
+        self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -49,11 +54,22 @@ class SummaryWorker:
         task = await self.queue.claim(lease_s=self._lease_s, max_attempts=self._max_attempts)
         if task is None:
             return False
+        with about_call(task.call.call_id):
+            await self._work(task)
+        return True
+
+    async def _work(self, task: SummaryTask) -> None:
         try:
-            result = await self.summariser.summarise(task)
+            with self._metrics.timed(
+                self._metrics.llm_seconds, purpose="summary", outcome="failed"
+            ) as labels:
+                result = await self.summariser.summarise(task)
+                labels["outcome"] = "ok"
         except SummaryFailed as exc:
             delay = self._retry_base_s * 2 ** (task.attempt - 1)
-            if task.attempt >= self._max_attempts:
+            gave_up = task.attempt >= self._max_attempts
+            self._metrics.summary_jobs.labels(outcome="abandoned" if gave_up else "failed").inc()
+            if gave_up:
                 log.error(
                     "summary of call %s failed %d times, giving up: %s", task.call.call_id, task.attempt, exc
                 )
@@ -66,16 +82,18 @@ class SummaryWorker:
                     exc,
                 )
             await self.queue.retry(task, delay_s=delay, error=str(exc))
-            return True
+            return
         memory = await self.queue.complete(task, result)
+        self._metrics.summary_jobs.labels(outcome="done").inc()
         if memory is not None:
             try:
                 await self._hot.remember_summary(memory, memory.call_summaries[-1])
             except (RedisError, OSError) as exc:
                 # The archive has it; hot memory catches up when it next rehydrates.
-                log.warning("summary of call %s stored, but not in Redis: %s", task.call.call_id, exc)
+                log.warning(
+                    "summary of call %s stored, but not in Redis: %s", task.call.call_id, describe_error(exc)
+                )
             log.info("summarised call %s", task.call.call_id)
-        return True
 
     async def drain(self) -> int:
         """Work until no job is due; returns how many were taken."""
@@ -93,7 +111,7 @@ class SummaryWorker:
             try:
                 await self.drain()
             except (SQLAlchemyError, OSError) as exc:
-                log.warning("summary worker: the archive is unavailable, retrying: %s", exc)
+                log.warning("summary worker: the archive is unavailable, retrying: %s", describe_error(exc))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)

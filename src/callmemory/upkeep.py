@@ -15,6 +15,8 @@ from datetime import timedelta
 
 from callmemory.errors import StoreUnavailable
 from callmemory.memory.service import MemoryService
+from callmemory.observability.logs import describe_error
+from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,12 @@ class UpkeepSettings:
 
 
 class Upkeep:
-    def __init__(self, memory: MemoryService, settings: UpkeepSettings) -> None:
+    def __init__(
+        self, memory: MemoryService, settings: UpkeepSettings, metrics: Metrics | None = None
+    ) -> None:
         self._memory = memory
         self._s = settings
+        self._metrics = metrics or Metrics()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -58,7 +63,11 @@ class Upkeep:
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=self._s.shutdown_flush_s)
             for task in late:
-                task.cancel()
+                # A cancellation can be lost in a race inside a library's timeout (Python 3.11's
+                # wait_for, seen in redis-py's pool): the loop would run on, so it is repeated.
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=0.2)
             await asyncio.gather(*late, return_exceptions=True)
         self._tasks = []
         left = deadline - asyncio.get_running_loop().time()
@@ -68,19 +77,25 @@ class Upkeep:
             async with asyncio.timeout(left):
                 await self.flush()
         except (TimeoutError, StoreUnavailable) as exc:
-            log.warning("pending archives not flushed at shutdown (another instance will): %r", exc)
+            log.warning(
+                "pending archives not flushed at shutdown (another instance will): %s", describe_error(exc)
+            )
 
     async def flush(self) -> bool:
         """One flusher pass; False if an archive is still failing."""
         result = await self._memory.flush_pending(limit=_BATCH, lease=_LEASE, retry_in=timedelta(0))
+        self._metrics.flusher_runs.inc()
+        self._metrics.flushed.inc(result.archived)
         if result.archived:
             log.info("flushed %d pending archives", result.archived)
         return result.failed == 0
 
     async def sweep(self) -> bool:
-        await self._memory.sweep_idle(
+        swept = await self._memory.sweep_idle(
             idle=timedelta(seconds=self._s.idle_call_s), limit=_BATCH, lock_ttl=_LEASE
         )
+        self._metrics.sweeper_runs.inc()
+        self._metrics.calls_swept.inc(swept)
         return True
 
     async def _every(self, interval: float, run: Callable[[], Awaitable[bool]], name: str) -> None:
@@ -94,7 +109,7 @@ class Upkeep:
             try:
                 ok = await run()
             except StoreUnavailable as exc:
-                log.warning("%s: a store is unavailable (%s); backing off", name, exc)
+                log.warning("%s: a store is unavailable (%s); backing off", name, exc.message)
                 ok = False
             except Exception:
                 # A background task must never die of one bad pass; it is logged and retried.

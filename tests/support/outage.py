@@ -8,6 +8,10 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
+from callmemory.settings import Settings
+
 
 class Outage:
     """Forwards a local port to `host:port`. `cut()` drops every connection and refuses new ones."""
@@ -87,3 +91,11 @@ class OutageThread:
             self.cut()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+
+
+def through(settings: Settings, outage: Outage, **overrides: Any) -> Settings:
+    """`settings` with Postgres reached through `outage`."""
+    url = make_url(settings.database_url or "").set(port=outage.port)
+    return settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False), **overrides}
+    )

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,7 +42,7 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None
+    data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
     """The service on `port`, ready; stopped with SIGTERM on exit (unless the test already stopped it)."""
     env = {
@@ -52,7 +52,17 @@ def serving(
         and not k.startswith("CALLMEMORY_")
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "callmemory.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "callmemory.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
         env={**env, **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,7 +11,10 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
+from callmemory.api.metrics import MetricsDep
 from callmemory.errors import CallMemoryError, InvalidEvent
+from callmemory.observability.context import bind_call
+from callmemory.settings import Settings
 from callmemory.telephony import voipbin, voipbin_examples
 from callmemory.telephony.voipbin_bridge import VoipbinBridge
 
@@ -83,7 +86,22 @@ _FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
     **_FETCH_DOC,
 )
 async def fetch(
-    request: Request, *, token: str, bot: str, caller: str, settings: SettingsDep, bridge: BridgeDep
+    request: Request,
+    *,
+    token: str,
+    bot: str,
+    caller: str,
+    settings: SettingsDep,
+    bridge: BridgeDep,
+    metrics: MetricsDep,
+) -> list[dict[str, Any]]:
+    with metrics.webhook("voipbin") as seen:
+        seen.type = "fetch"
+        return await _fetch(request, token=token, bot=bot, caller=caller, settings=settings, bridge=bridge)
+
+
+async def _fetch(
+    request: Request, *, token: str, bot: str, caller: str, settings: Settings, bridge: VoipbinBridge
 ) -> list[dict[str, Any]]:
     expected = settings.voipbin_fetch_token
     if expected is None:
@@ -98,6 +116,8 @@ async def fetch(
         # Refusing would stop the caller's flow; greet them without recording instead.
         log.warning("VoIPBin fetch body unreadable (%s); answering without a call id", exc.message)
         call = voipbin.FetchRequest()
+    if call.reference_id:
+        bind_call(call.reference_id)
     return await bridge.fetch(voipbin.restore_plus(bot), voipbin.restore_plus(caller), call)
 
 
@@ -125,8 +145,25 @@ async def fetch(
     },
 )
 async def events(
-    request: Request, background: BackgroundTasks, settings: SettingsDep, bridge: BridgeDep
+    request: Request,
+    background: BackgroundTasks,
+    settings: SettingsDep,
+    bridge: BridgeDep,
+    metrics: MetricsDep,
 ) -> dict[str, str]:
+    with metrics.webhook("voipbin") as seen:
+        event = await _event(request, settings)
+        # Unknown types keep to one label value: the type comes from the request.
+        seen.type = event.type if event.data is not None else "other"
+        handled = await bridge.handle(event)
+        seen.outcome = str(handled.outcome)
+    for heard in handled.to_answer:
+        # After the response: VoIPBin's delivery must not wait for the LLM.
+        background.add_task(bridge.answer, heard)
+    return {"status": str(handled.outcome), "type": event.type}
+
+
+async def _event(request: Request, settings: Settings) -> voipbin.Event:
     body = await read_limited(request, settings.max_body_bytes)
     secret = settings.voipbin_webhook_secret
     if secret is not None:
@@ -135,9 +172,4 @@ async def events(
         if problem is not None:
             log.warning("VoIPBin event refused: %s", problem)
             raise Unauthorized(problem)
-    event = voipbin.parse(body)
-    handled = await bridge.handle(event)
-    for heard in handled.to_answer:
-        # After the response: VoIPBin's delivery must not wait for the LLM.
-        background.add_task(bridge.answer, heard)
-    return {"status": str(handled.outcome), "type": event.type}
+    return voipbin.parse(body)

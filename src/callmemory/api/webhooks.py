@@ -8,6 +8,10 @@ from fastapi.responses import JSONResponse
 from callmemory.api.body import read_limited
 from callmemory.api.deps import CallsDep, SettingsDep
 from callmemory.api.errors import responses
+from callmemory.api.metrics import MetricsDep
+from callmemory.events import Reply
+from callmemory.observability.context import bind_call
+from callmemory.observability.metrics import event_kind
 from callmemory.telephony import seed
 
 router = APIRouter(tags=["webhooks"])
@@ -40,9 +44,19 @@ router = APIRouter(tags=["webhooks"])
         }
     },
 )
-async def seed_call_event(request: Request, calls: CallsDep, settings: SettingsDep) -> JSONResponse:
-    body = await read_limited(request, settings.max_body_bytes)
-    event = seed.parse(body)
+async def seed_call_event(
+    request: Request, calls: CallsDep, settings: SettingsDep, metrics: MetricsDep
+) -> JSONResponse:
+    with metrics.webhook("seed") as seen:
+        body = await read_limited(request, settings.max_body_bytes)
+        event = seed.parse(body)
+        if isinstance(event, seed.Ignored):
+            seen.type = seen.outcome = "ignored"
+            return JSONResponse(seed.render(event))
+        bind_call(event.call.call_id)
+        seen.type = event_kind(event)
+        result = await calls.handle(event)
+        seen.outcome = "answered" if isinstance(result, Reply) else str(result)
     # A response, not a dict: FastAPI would validate and re-encode a dict against an inferred model,
     # work already done by the adapter's own models (documented in `responses` above).
-    return JSONResponse(seed.render(event if isinstance(event, seed.Ignored) else await calls.handle(event)))
+    return JSONResponse(seed.render(result))

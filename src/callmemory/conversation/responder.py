@@ -14,6 +14,8 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from callmemory.conversation.prompt import Message
+from callmemory.observability.logs import describe_error
+from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class OpenAIResponder:
         temperature: float,
         timeout_s: float,
         fallback_line: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self._client = client
         self._model = model
@@ -55,8 +58,18 @@ class OpenAIResponder:
         self._temperature = temperature
         self._timeout_s = timeout_s
         self._fallback = fallback_line
+        self._metrics = metrics or Metrics()
 
     async def answer(self, messages: Sequence[Message]) -> Answer:
+        with self._metrics.timed(self._metrics.llm_seconds, purpose="answer", outcome="ok") as labels:
+            answer, reason = await self._ask(messages)
+            if answer.fallback:
+                labels["outcome"] = "fallback"
+                self._metrics.llm_fallbacks.labels(reason=reason).inc()
+        return answer
+
+    async def _ask(self, messages: Sequence[Message]) -> tuple[Answer, str]:
+        """The answer, and when it is the fallback line, why (timeout, error, empty)."""
         started = time.perf_counter()
         try:
             # The SDK has its own timeout, but it restarts per retry and per read; this one is the
@@ -81,18 +94,17 @@ class OpenAIResponder:
             log.warning(
                 "LLM gave no answer within %.1f s; the caller hears the fallback line", self._timeout_s
             )
-            return Answer(self._fallback, fallback=True)
+            return Answer(self._fallback, fallback=True), "timeout"
         except openai.OpenAIError as exc:
-            log.warning(
-                "LLM request failed (%s: %s); the caller hears the fallback line", type(exc).__name__, exc
-            )
-            return Answer(self._fallback, fallback=True)
+            # The error's text can quote the provider's echo of the prompt: its type and status only.
+            log.warning("LLM request failed (%s); the caller hears the fallback line", describe_error(exc))
+            return Answer(self._fallback, fallback=True), "error"
         text = (completion.choices[0].message.content or "").strip() if completion.choices else ""
         if not text:
             log.warning("LLM returned an empty answer; the caller hears the fallback line")
-            return Answer(self._fallback, fallback=True)
+            return Answer(self._fallback, fallback=True), "empty"
         log.debug("LLM answered in %.0f ms", (time.perf_counter() - started) * 1000)
-        return Answer(text)
+        return Answer(text), ""
 
 
 class OfflineResponder:

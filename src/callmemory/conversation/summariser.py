@@ -19,6 +19,7 @@ from callmemory.conversation.tokens import TokenCounter
 from callmemory.events import Role
 from callmemory.memory.jobs import SummaryResult, SummaryTask
 from callmemory.memory.types import PROFILE_FIELDS, clean_profile
+from callmemory.observability.logs import describe_error
 
 INSTRUCTIONS: Final = f"""You keep a phone assistant's memory of one caller.
 You get JSON with the caller's previous rolling summary, their profile, and the transcript of the call
@@ -118,6 +119,7 @@ class Summariser:
         except TimeoutError as exc:
             raise SummaryFailed(f"no summary within {self._timeout_s:.1f} s") from exc
         except openai.OpenAIError as exc:
-            raise SummaryFailed(f"{type(exc).__name__}: {exc}") from exc
+            # Kept on the job and logged: the type and status, not the text, which can echo the prompt.
+            raise SummaryFailed(describe_error(exc)) from exc
         content = completion.choices[0].message.content if completion.choices else None
         return parse_result(content or "")

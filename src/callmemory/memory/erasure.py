@@ -15,6 +15,7 @@ from callmemory.memory.hot import HotErasure, HotStore
 from callmemory.memory.keys import CallerId
 from callmemory.memory.records import CallerRecords, ErasedRows
 from callmemory.memory.types import utcnow
+from callmemory.observability.logs import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,14 @@ class Eraser:
         try:
             rows, archived_calls = await self._records.erase(caller, erased_at)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("erasing caller %s failed in Postgres: %s", caller.caller_hash[:12], exc)
+            log.error(
+                "erasing caller %s failed in Postgres: %s", caller.caller_hash[:12], describe_error(exc)
+            )
             raise StoreUnavailable("the archive is unavailable; nothing was erased, retry") from exc
         try:
             hot = await self._hot.erase(caller, erased_at, archived_calls)
         except (RedisError, OSError) as exc:
-            log.error("erasing caller %s failed in Redis: %s", caller.caller_hash[:12], exc)
+            log.error("erasing caller %s failed in Redis: %s", caller.caller_hash[:12], describe_error(exc))
             raise StoreUnavailable(
                 "hot memory is unavailable; the archive is erased, retry to finish"
             ) from exc

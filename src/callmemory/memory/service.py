@@ -24,6 +24,9 @@ from callmemory.memory.hot import HotStore
 from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
 from callmemory.memory.topic import topic_of
 from callmemory.memory.types import CallerMemory, CallRecord, EventAnswer, LiveCall, Turn, utcnow
+from callmemory.observability.context import bind_caller
+from callmemory.observability.logs import describe_error
+from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class MemoryService:
         clock: Callable[[], datetime] = utcnow,
         call_summaries: int = 10,
         on_archived: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._hot = hot
         self._archive = archive
@@ -66,6 +70,7 @@ class MemoryService:
         self._now = clock
         self._call_summaries = call_summaries
         self._on_archived = on_archived  # wakes the summary worker
+        self._metrics = metrics or Metrics()
 
     # -- identity --------------------------------------------------------------------------------
     def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
@@ -79,7 +84,9 @@ class MemoryService:
             )
         caller_e164 = self._numbers.normalise(caller_number, field="from")
         bot_e164 = self._numbers.normalise(bot_raw, field="to")
-        return self._hasher.caller_id(bot_e164, caller_e164), caller_e164
+        caller = self._hasher.caller_id(bot_e164, caller_e164)
+        bind_caller(caller.caller_hash)  # the log lines that follow name the caller by hash prefix
+        return caller, caller_e164
 
     def address(self, bot_number: str, caller_number: str) -> CallerId:
         """A caller as the integrator API names them, hashed exactly as the webhook hashes them."""
@@ -94,20 +101,30 @@ class MemoryService:
     # -- reading ---------------------------------------------------------------------------------
     async def memory_for(self, caller: CallerId) -> CallerMemory:
         """Hot memory, rehydrated from the archive when Redis has none."""
-        async with _stores("reading caller memory"):
-            hot = await self._hot.read_caller(caller)
+        with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
+            async with _stores("reading caller memory"):
+                hot = await self._hot.read_caller(caller)
         if hot is not None:
             return hot
+        with self._metrics.timed(self._metrics.memory_read_seconds, source="rehydrate"):
+            return await self._rehydrate(caller)
+
+    async def _rehydrate(self, caller: CallerId) -> CallerMemory:
         try:
             cold = await self._archive.load_caller(caller, self._recent_turns, self._call_summaries)
         except (SQLAlchemyError, OSError) as exc:
             # Better a call without memory than no call; and no hydration, or the empty memory would
             # hide the archived one until it expired.
-            log.warning("archive unavailable, answering caller %s without memory: %s", _short(caller), exc)
+            log.warning(
+                "archive unavailable, answering caller %s without memory: %s",
+                _short(caller),
+                describe_error(exc),
+            )
             return CallerMemory(caller=caller)
         memory = cold or CallerMemory(caller=caller)
         async with _stores("rehydrating caller memory"):
             if await self._hot.hydrate(memory):
+                self._metrics.rehydrations.inc()
                 log.info(
                     "rehydrated caller %s: %d turns, %d calls",
                     _short(caller),
@@ -136,6 +153,7 @@ class MemoryService:
         """The caller of a live call, checked against the number the event claims."""
         async with _stores("locating the call"):
             caller = await self._hot.locate_call(call)
+        bind_caller(caller.caller_hash)
         caller_e164 = self._numbers.normalise(caller_number, field="from")
         if self._hasher.caller_id(caller.bot_number, caller_e164) != caller:
             raise CallerMismatch(f"`from` does not match the caller of call {call.call_id!r}", field="from")
@@ -144,7 +162,9 @@ class MemoryService:
     async def caller_of(self, call: CallRef) -> CallerId:
         """The caller of a live call, for platforms whose events name the call but not the number."""
         async with _stores("locating the call"):
-            return await self._hot.locate_call(call)
+            caller = await self._hot.locate_call(call)
+        bind_caller(caller.caller_hash)
+        return caller
 
     async def record_turn(
         self,
@@ -262,10 +282,16 @@ class MemoryService:
             summary=live.summary,
         )
         try:
-            stored = await self._archive.archive_call(record)
+            with self._metrics.timed(self._metrics.archive_write_seconds, outcome="failed") as labels:
+                stored = await self._archive.archive_call(record)
+                labels["outcome"] = "stored" if stored else "duplicate"
         except (SQLAlchemyError, OSError) as exc:
             # The call stays in Redis, frozen, and is scheduled for the flusher; nothing is lost.
-            log.error("archiving call %s failed, kept in Redis for the flusher: %s", call.call_id, exc)
+            log.error(
+                "archiving call %s failed, kept in Redis for the flusher: %s",
+                call.call_id,
+                describe_error(exc),
+            )
             async with _stores("scheduling the call for archiving"):
                 await self._hot.mark_pending(call, caller, retry_at or self._now())
             return EndOutcome.PENDING
@@ -366,7 +392,7 @@ async def _stores(doing: str) -> AsyncIterator[None]:
     try:
         yield
     except (RedisError, OSError) as exc:
-        log.error("redis failed while %s: %s", doing, exc)
+        log.error("redis failed while %s: %s", doing, describe_error(exc))
         raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
 
 

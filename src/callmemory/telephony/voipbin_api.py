@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 import httpx
 
+from callmemory.observability.logs import describe_error
+
 log = logging.getLogger(__name__)
 
 
@@ -25,18 +27,14 @@ class VoipbinApi:
             try:
                 response = await self._http.post(f"calls/{call_id}/talk", json=dict(options))
             except httpx.HTTPError as exc:
-                log.warning("VoIPBin talk to call %s, attempt %d: %r", call_id, attempt, exc)
+                log.warning("VoIPBin talk to call %s, attempt %d: %s", call_id, attempt, describe_error(exc))
             else:
                 if response.is_success:
                     return True
                 if response.status_code < 500:
                     # Our request is wrong (or the call is gone): repeating it will not help.
-                    log.error(
-                        "VoIPBin refused talk to call %s: %d %s",
-                        call_id,
-                        response.status_code,
-                        response.text[:200],
-                    )
+                    # The status only: VoIPBin's error body may quote the text it was asked to say.
+                    log.error("VoIPBin refused talk to call %s: HTTP %d", call_id, response.status_code)
                     return False
                 log.warning("VoIPBin talk to call %s, attempt %d: %d", call_id, attempt, response.status_code)
             if attempt < self._attempts:

@@ -26,6 +26,7 @@ from callmemory.conversation.prompt import PromptBuilder
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.events import CallRef, CallStarted, Role
 from callmemory.memory.service import MemoryService, hot_store_errors
+from callmemory.observability.context import bind_call
 from callmemory.settings import Settings, VoipbinBot
 from callmemory.telephony import voipbin
 from callmemory.telephony.voipbin_api import VoipbinApi
@@ -187,6 +188,7 @@ class VoipbinBridge:
         if transcript.role is not Role.CALLER or not transcript.message.strip():
             return Handled(Outcome.IGNORED)
         call = _ref(call_id)
+        bind_call(call_id)
         try:
             if (await self._bot_of(call)).mode != "own_llm":
                 return Handled(Outcome.IGNORED)
@@ -243,6 +245,7 @@ class VoipbinBridge:
 
     async def _hangup(self, info: voipbin.CallInfo) -> Handled:
         call = info.call
+        bind_call(info.id)
         # Sealed first: an AI message arriving from now on goes to the archived call instead.
         buffered = await self._state.seal(info.id)
         try:
@@ -264,6 +267,7 @@ class VoipbinBridge:
     # -- own-LLM answers -------------------------------------------------------------------------
     async def answer(self, heard: Heard) -> None:
         """Ask our LLM and speak its answer into the call. Runs after the webhook was acknowledged."""
+        bind_call(heard.call.call_id)
         try:
             reply = await self._calls.respond(heard)
             if self._api is None:

@@ -1,0 +1,1 @@
+"""What the operator sees of a running service: metrics, structured logs, traces."""
