@@ -15,7 +15,6 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callmemory.app import create_app
@@ -154,8 +153,7 @@ def phone(client: httpx.AsyncClient) -> Phone:
 @pytest.fixture
 async def postgres(database_url: str) -> AsyncIterator[Outage]:
     """The test database behind a proxy the test can cut (see `support.outage.through`)."""
-    url = make_url(database_url)
-    async with Outage(url.host or "127.0.0.1", url.port or 5432).running() as outage:
+    async with Outage(database_url).running() as outage:
         yield outage
 
 

@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
 from callmemory.settings import Settings
 from conftest import TEST_SECRET
-from support.outage import OutageThread
+from support.outage import OutageThread, through_url
 from support.serving import free_port, serving
 from support.waiting import eventually
 
@@ -122,9 +121,8 @@ async def test_sigterm_archives_calls_still_pending_before_the_service_exits(
     settings: Settings, sql: Callable[..., Any], tmp_path: Path
 ) -> None:
     assert settings.database_url
-    url = make_url(settings.database_url)
-    with OutageThread(url.host or "127.0.0.1", url.port or 5432).running() as postgres:
-        through = url.set(port=postgres.port).render_as_string(hide_password=False)
+    with OutageThread(settings.database_url).running() as postgres:
+        through = through_url(settings.database_url, postgres.port)
         # No flusher pass during the test: only the shutdown can archive the call.
         env = {**service_env(settings, CALLMEMORY_FLUSH_INTERVAL_S="3600"), "DATABASE_URL": through}
         with serving(tmp_path, free_port(), env) as (http, process):

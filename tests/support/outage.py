@@ -13,11 +13,28 @@ from sqlalchemy.engine import make_url
 from callmemory.settings import Settings
 
 
-class Outage:
-    """Forwards a local port to `host:port`. `cut()` drops every connection and refuses new ones."""
+def _target(database_url: str) -> tuple[str, int] | str:
+    """Where the database listens: `(host, port)`, or the unix socket of a `?host=/dir` URL (the
+    embedded PostgreSQL listens on a socket only)."""
+    url = make_url(database_url)
+    socket_dir = url.query.get("host")
+    if isinstance(socket_dir, str) and socket_dir.startswith("/"):
+        return f"{socket_dir}/.s.PGSQL.{url.port or 5432}"
+    return (url.host or "127.0.0.1", url.port or 5432)
 
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
+
+def through_url(database_url: str, port: int) -> str:
+    """`database_url`, reaching its database through an Outage on 127.0.0.1:`port`."""
+    url = make_url(database_url)
+    url = url.set(host="127.0.0.1", port=port, query={k: v for k, v in url.query.items() if k != "host"})
+    return url.render_as_string(hide_password=False)
+
+
+class Outage:
+    """Forwards a local TCP port to a database. `cut()` drops every connection and refuses new ones."""
+
+    def __init__(self, database_url: str) -> None:
+        self._target = _target(database_url)
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -31,7 +48,10 @@ class Outage:
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
-            server_r, server_w = await asyncio.open_connection(*self._target)
+            if isinstance(self._target, str):
+                server_r, server_w = await asyncio.open_unix_connection(self._target)
+            else:
+                server_r, server_w = await asyncio.open_connection(*self._target)
         except OSError:
             client_w.close()
             return
@@ -63,10 +83,10 @@ class Outage:
 class OutageThread:
     """An Outage on an event loop of its own thread, for a service running in another process."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, database_url: str) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._outage = Outage(host, port)
+        self._outage = Outage(database_url)
 
     @property
     def port(self) -> int:
@@ -95,7 +115,6 @@ class OutageThread:
 
 def through(settings: Settings, outage: Outage, **overrides: Any) -> Settings:
     """`settings` with Postgres reached through `outage`."""
-    url = make_url(settings.database_url or "").set(port=outage.port)
     return settings.model_copy(
-        update={"database_url": url.render_as_string(hide_password=False), **overrides}
+        update={"database_url": through_url(settings.database_url or "", outage.port), **overrides}
     )
