@@ -12,14 +12,14 @@ or a second LLM request. Ringing and hangup are idempotent by their nature (by c
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from callmemory.errors import InvalidEvent, MalformedBody
+from callmemory.errors import InvalidEvent
 from callmemory.events import CallEnded, CallerSpoke, CallEvent, CallRef, CallStarted, EndOutcome, Reply
+from callmemory.telephony.body import json_object
 
 PLATFORM: Final = "seed"
 
@@ -128,12 +128,7 @@ class Ignored:
 
 
 def parse(body: bytes) -> CallEvent | Ignored:
-    try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MalformedBody("the body must be a JSON object")
+    data = json_object(body)
     kind = data.get("type")
     if kind is None:
         raise InvalidEvent("`type` is missing", field="type")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,9 +19,10 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from callmemory.errors import InvalidEvent, MalformedBody
+from callmemory.errors import InvalidEvent
 from callmemory.events import CallRef, Role
 from callmemory.settings import VoipbinBot
+from callmemory.telephony.body import json_object
 
 PLATFORM: Final = "voipbin"
 ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"
@@ -208,13 +208,7 @@ class Event:
 
 
 def parse(body: bytes) -> Event:
-    try:
-        envelope: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(envelope, dict):
-        raise MalformedBody("the body must be a JSON object")
-    return parse_envelope(envelope)
+    return parse_envelope(json_object(body))
 
 
 def parse_envelope(envelope: dict[str, Any]) -> Event:
