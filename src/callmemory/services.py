@@ -46,14 +46,12 @@ class Services:
     engine: AsyncEngine
     memory: MemoryService
     calls: CallHandler
-    tokens: TokenCounter
     prompt: PromptBuilder
     greetings: Greetings
     records: CallerRecords
     eraser: Eraser
     summaries: SummaryWorker | None  # None without an LLM; runs in the background if settings say so
     voipbin: VoipbinBridge
-    upkeep: Upkeep
     metrics: Metrics
 
 
@@ -217,14 +215,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 engine=engine,
                 memory=memory,
                 calls=calls,
-                tokens=tokens,
                 prompt=prompt,
                 greetings=greetings,
                 records=records,
                 eraser=Eraser(hot, records),
                 summaries=summaries,
                 voipbin=voipbin,
-                upkeep=upkeep,
                 metrics=metrics,
             )
         finally:
