@@ -64,6 +64,27 @@ class Stats:
             self.errors[kind] += 1
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by a process and all its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -110,9 +131,14 @@ async def drive(
     return stats, elapsed
 
 
-def report(title: str, stats: Stats, elapsed: float, delay_ms: float) -> None:
+def report(title: str, stats: Stats, elapsed: float, delay_ms: float, service_cpu: float) -> None:
     total = sum(len(v) for v in stats.latencies.values())
     print(f"\n{title}: {total} events in {elapsed:.1f} s = {total / elapsed:.0f} events/s")
+    # CPU per event is steadier than events/s on a machine shared with the driver, stub and databases.
+    print(
+        f"  service CPU: {service_cpu:.1f} s = {service_cpu / elapsed:.2f} cores, "
+        f"{1000 * service_cpu / max(total, 1):.2f} ms per event"
+    )
     print(f"  HTTP statuses: {dict(sorted(stats.statuses.items()))}")
     print(f"  {'event':<18}{'count':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     rows = dict(stats.latencies)
@@ -248,12 +274,14 @@ def main() -> None:
                 for scenario_delay, concurrency in scenarios:
                     if scenario_delay != delay_ms:
                         continue
+                    cpu_before = cpu_seconds(service.pid)
                     stats, elapsed = asyncio.run(
                         drive(base_url, int(concurrency), args.seconds, args.turns, args.callers)
                     )
+                    service_cpu = cpu_seconds(service.pid) - cpu_before
                     title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
                     title += f", {args.workers} workers"
-                    report(title, stats, elapsed, delay_ms)
+                    report(title, stats, elapsed, delay_ms, service_cpu)
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(60)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ from redis.asyncio import Redis
 from callmemory.settings import Settings
 from conftest import TEST_SECRET
 from support.outage import OutageThread, through_url
-from support.serving import free_port, serving
+from support.serving import free_port, serving, stub_llm_process
 from support.waiting import eventually
 
 CALLER = {"from": "+14155551234", "to": "+14155550000"}
@@ -76,28 +73,10 @@ async def test_after_a_sigkill_mid_call_every_acknowledged_turn_is_archived(
     assert call.end_reason == "idle_timeout"
 
 
-@contextmanager
-def slow_llm(delay_ms: int) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "callmemory.cli", "stub-llm", "--port", str(port)]
-    stub = subprocess.Popen(
-        [*command, "--delay-ms", str(delay_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert stub.stdout is not None
-        stub.stdout.readline()  # "stub LLM listening: ..."
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stub.terminate()
-        stub.wait(10)
-
-
 async def test_sigterm_finishes_the_request_in_flight_and_keeps_its_turns(
     settings: Settings, redis: Redis, tmp_path: Path
 ) -> None:
-    with slow_llm(delay_ms=1500) as llm_url:
+    with stub_llm_process(delay_ms=1500) as llm_url:
         env = service_env(settings, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm_url)
         with serving(tmp_path, free_port(), env) as (http, process), ThreadPoolExecutor(1) as pool:
             http.post("/webhook/call", json=event("call.ringing", "t-1"))

@@ -69,4 +69,3 @@ async def test_a_call_is_traced_to_the_configured_collector(
     ]
     assert all(w["call_id"] == call_id and len(w["caller"]) == 12 for w in webhooks)
     assert not any(CALLER in value or CALLER[1:] in value for _, attrs in spans for value in attrs.values())
-

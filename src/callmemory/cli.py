@@ -1,4 +1,4 @@
-"""`callmemory serve | migrate | simulate | forget | export | stats`: the operator's entry points."""
+"""`callmemory serve | summarise | migrate | simulate | forget | export | stats`: the operator's commands."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -88,19 +89,75 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  LLM:                 {llm}")
     print(f"  webhook:             http://{settings.host}:{settings.port}/webhook/call")
     print(f"  API docs:            http://{settings.host}:{settings.port}/docs", flush=True)
+    summaries = _start_summary_process(settings, args.log_level)
     # uvicorn re-raises SIGTERM once it has shut down gracefully; exit normally on it instead, so the
     # atexit handlers stop the embedded servers cleanly rather than leaving them running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        "callmemory.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-        log_config=log_config(args.log_level, fmt=settings.log_format),
-        log_level=args.log_level,  # so that --log-level warning also silences the access log
-        timeout_graceful_shutdown=10,
+    try:
+        uvicorn.run(
+            "callmemory.app:create_served_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+            log_config=log_config(args.log_level, fmt=settings.log_format),
+            log_level=args.log_level,  # so that --log-level warning also silences the access log
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if summaries is not None:  # before the embedded servers stop, which it still uses
+            _stop(summaries)
+
+
+def _start_summary_process(settings: Settings, log_level: str) -> subprocess.Popen[bytes] | None:
+    """The summary worker in a process of its own (see summary_process.py); the web workers run none."""
+    if not settings.summary_worker or not settings.openai_api_key:
+        return None
+    from callmemory.summary_process import NICENESS
+
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no outside input
+        [
+            sys.executable,
+            "-m",
+            "callmemory.cli",
+            "summarise",
+            "--log-level",
+            log_level,
+            "--nice",
+            str(NICENESS),
+        ],
+        env={**os.environ, "CALLMEMORY_SUMMARY_PARENT_PID": str(os.getpid())},
     )
+    # Read by the uvicorn workers' Settings: their event loops are for calls only.
+    os.environ["CALLMEMORY_SUMMARY_WORKER"] = "false"
+    print(f"  summaries:           worker process {process.pid}, at lower CPU priority")
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def summarise(args: argparse.Namespace) -> None:
+    import asyncio
+    import logging.config
+
+    from callmemory.observability.logs import log_config
+    from callmemory.summary_process import run_summaries
+
+    settings = _settings()
+    if not settings.database_url or not settings.redis_url:
+        sys.exit("callmemory: set DATABASE_URL and REDIS_URL to run the summary worker")
+    logging.config.dictConfig(log_config(args.log_level, fmt=settings.log_format))
+    if args.nice:
+        os.nice(args.nice)
+    parent = os.environ.get("CALLMEMORY_SUMMARY_PARENT_PID")
+    sys.exit(asyncio.run(run_summaries(settings, parent_pid=int(parent) if parent else None)))
 
 
 def migrate(args: argparse.Namespace) -> None:
@@ -250,6 +307,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_serve.add_argument("--log-level", default="info")
     p_serve.set_defaults(run=serve)
 
+    p_summarise = commands.add_parser(
+        "summarise",
+        help="work on the queued call summaries until stopped (serve starts one; run more to scale out)",
+    )
+    p_summarise.add_argument("--log-level", default="info")
+    p_summarise.add_argument("--nice", type=int, default=0, help="lower the process's CPU priority by this")
+    p_summarise.set_defaults(run=summarise)
+
     p_migrate = commands.add_parser("migrate", help="apply database migrations to DATABASE_URL")
     p_migrate.add_argument("revision", nargs="?", default="head")
     p_migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead")
@@ -274,7 +339,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--url", help="the service's address; default CALLMEMORY_MCP_URL or http://127.0.0.1:8080"
     )
     p_mcp.set_defaults(run=mcp)
-
 
     p_simulate = commands.add_parser(
         "simulate",

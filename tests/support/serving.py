@@ -88,6 +88,21 @@ def serving(
         process.wait(30)
 
 
+@contextmanager
+def stub_llm_process(delay_ms: int = 0) -> Iterator[str]:
+    """`callmemory stub-llm` as a child process, for a service in another process; its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "callmemory.cli", "stub-llm", "--port", str(port)]
+    stub = subprocess.Popen([*command, "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert stub.stdout is not None
+        stub.stdout.readline()  # "stub LLM listening: ..."
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stub.terminate()
+        stub.wait(10)
+
+
 def children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
@@ -95,4 +110,3 @@ def children_of_data_dir(data_dir: Path) -> list[psutil.Process]:
         if str(data_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc)
     return found
-

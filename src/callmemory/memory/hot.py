@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from callmemory.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.events import CallRef, Role
@@ -268,6 +271,10 @@ def _parse_member(member: str) -> tuple[CallRef, CallerId]:
     return CallRef(platform, call_id), CallerId(bot_number=bot, caller_hash=caller_hash)
 
 
+def _evalsha(pipe: Pipeline, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -312,6 +319,25 @@ class HotStore:
     @property
     def _pending_key(self) -> str:
         return f"{self._s.prefix}:pending"
+
+    async def _pipelined(self, commands: Callable[[Pipeline], None], script: AsyncScript) -> list[Any]:
+        """Run `commands`, which include `script`, in one round trip, without a transaction.
+
+        redis-py's own way of running a script in a pipeline first asks the server whether it knows the
+        script: a second round trip on every call. Here the script is sent by its hash alone, and loaded
+        only when the server answers that it does not know it (a restarted or flushed Redis); the
+        commands are then sent again, so they must be safe to repeat.
+        """
+        try:
+            return await self._send(commands)
+        except NoScriptError:
+            await self._redis.script_load(script.script)
+            return await self._send(commands)
+
+    async def _send(self, commands: Callable[[Pipeline], None]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            commands(pipe)
+            return list(await pipe.execute())
 
     # -- caller memory ---------------------------------------------------------------------------
     async def read_caller(self, caller: CallerId) -> CallerMemory | None:
@@ -383,27 +409,47 @@ class HotStore:
         )
 
     # -- live calls ------------------------------------------------------------------------------
-    async def start_call(self, call: CallRef, caller: CallerId, started_at: datetime) -> bool:
-        """Open the call's live state. True if new, False for a repeated start of the same call."""
+    async def start_call(
+        self, call: CallRef, caller: CallerId, started_at: datetime
+    ) -> tuple[bool, CallerMemory | None]:
+        """Open the call's live state and read the caller's hot memory as it was before this call.
+
+        True if the call is new, False for a repeated start of the same call; the memory is None when
+        Redis has none. One round trip: a ringing is what the caller waits through in silence.
+        """
         ref_key = self._callref_key(call)
         ref = f"{caller.bot_number}|{caller.caller_hash}"
-        if not await self._redis.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s):
-            existing = await self._redis.get(ref_key)
-            if existing is not None and _is_ended(existing):
-                raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
-            if existing is not None and existing != ref:
-                raise CallerMismatch(f"call {call.call_id!r} is already in progress for another caller")
         state, _ = self._call_keys(call, caller)
-        status = await self._start(
-            keys=[state], args=[caller.bot_number, _ms(started_at), self._s.call_ttl_s]
-        )
+        member = _member(call, caller)
+
+        def commands(pipe: Pipeline) -> None:
+            # Not one SET NX GET: Redis 6.2 (the embedded server) refuses NX with GET.
+            pipe.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s)
+            pipe.get(ref_key)
+            pipe.hgetall(self._caller_key(caller, "meta"))
+            pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
+            pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
+            _evalsha(pipe, self._start, [state], [caller.bot_number, _ms(started_at), self._s.call_ttl_s])
+            # Scored by the call's start; the sweeper refreshes the score from the call's own last
+            # activity when it finds the call still busy, so turns cost no extra round trip here. NX:
+            # a repeated start keeps the score it has.
+            pipe.zadd(self._live_key, {member: _ms(started_at)}, nx=True)
+
+        _, existing, meta, turns, sums, status, _ = await self._pipelined(commands, self._start)
+        if existing is not None and existing != ref:
+            # The call belongs to someone else or has ended: undo what this start wrote in passing.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if status == "new":
+                    pipe.delete(state)
+                pipe.zrem(self._live_key, member)
+                await pipe.execute()
+            if _is_ended(existing):
+                raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
+            raise CallerMismatch(f"call {call.call_id!r} is already in progress for another caller")
         if status not in ("new", "live"):
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending")
-        if status == "new":
-            # Scored by the call's start; the sweeper refreshes the score from the call's own last
-            # activity when it finds the call still busy, so turns cost no extra round trip here.
-            await self._redis.zadd(self._live_key, {_member(call, caller): _ms(started_at)})
-        return bool(status == "new")
+        memory = self._memory(caller, meta, turns, sums) if meta else None
+        return status == "new", memory
 
     async def locate_call(self, call: CallRef) -> CallerId:
         """Who a live call belongs to; raises if the call never started or has ended."""
@@ -580,18 +626,23 @@ class HotStore:
     async def finish_call(self, call: CallRef, caller: CallerId, *, counted: bool, topic: str | None) -> None:
         """Drop the archived call's live state and fold it into the caller's hot summary."""
         state, log = self._call_keys(call, caller)
-        await self._finish(
-            keys=[state, log, self._caller_key(caller, "meta")], args=[int(counted), topic or ""]
-        )
         # A tombstone, so that late or repeated events for this call are recognised as such; it names
         # the caller so that a redelivered event can still be given its stored answer.
         ref = f"{_ENDED}|{caller.bot_number}|{caller.caller_hash}"
         member = _member(call, caller)
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def commands(pipe: Pipeline) -> None:
+            _evalsha(
+                pipe,
+                self._finish,
+                [state, log, self._caller_key(caller, "meta")],
+                [int(counted), topic or ""],
+            )
             pipe.set(self._callref_key(call), ref, ex=self._s.call_ttl_s)
             pipe.zrem(self._live_key, member)
             pipe.zrem(self._pending_key, member)
-            await pipe.execute()
+
+        await self._pipelined(commands, self._finish)
 
     # -- schedules: live calls (for the sweeper) and archives waiting for Postgres (for the flusher) --
     async def idle_calls(self, idle_since: datetime, limit: int) -> list[tuple[CallRef, CallerId]]:

@@ -104,12 +104,13 @@ class MemoryService:
         with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
             async with _stores("reading caller memory"):
                 hot = await self._hot.read_caller(caller)
-        if hot is not None:
-            return hot
-        with self._metrics.timed(self._metrics.memory_read_seconds, source="rehydrate"):
-            return await self._rehydrate(caller)
+        return hot if hot is not None else await self._rehydrate(caller)
 
     async def _rehydrate(self, caller: CallerId) -> CallerMemory:
+        with self._metrics.timed(self._metrics.memory_read_seconds, source="rehydrate"):
+            return await self._load_into_hot(caller)
+
+    async def _load_into_hot(self, caller: CallerId) -> CallerMemory:
         try:
             cold = await self._archive.load_caller(caller, self._recent_turns, self._call_summaries)
         except (SQLAlchemyError, OSError) as exc:
@@ -138,10 +139,11 @@ class MemoryService:
     # -- a live call -----------------------------------------------------------------------------
     async def begin_call(self, call: CallRef, caller_number: str, bot_number: str | None) -> CallBegun:
         caller, _ = self.identify(caller_number, bot_number)
-        memory = await self.memory_for(caller)
-        async with _stores("starting the call"):
-            is_new = await self._hot.start_call(call, caller, self._now())
-            first = None if is_new else await self._hot.first_turn(call, caller)
+        with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
+            async with _stores("starting the call"):
+                is_new, hot = await self._hot.start_call(call, caller, self._now())
+                first = None if is_new else await self._hot.first_turn(call, caller)
+        memory = hot if hot is not None else await self._rehydrate(caller)
         greeting = first.text if first is not None and first.role is Role.BOT else None
         return CallBegun(memory=memory, is_new=is_new, greeting=greeting)
 
