@@ -66,7 +66,7 @@ SUMMARY = SummaryResult(
 
 
 async def seed(services: Services, caller: CallerId, calls: int) -> None:
-    archive = Archive(create_sessionmaker(services.engine))
+    archive = Archive(services.engine)
     for n in range(calls):
         at = START + timedelta(hours=n)
         call = CallRef("bench", f"{caller.caller_hash[:8]}-{n}")

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from callmemory.db.session import create_sessionmaker
 from callmemory.events import CallRef, Role
 from callmemory.memory.archive import Archive
 from callmemory.memory.hot import HotSettings, HotStore
@@ -144,7 +143,7 @@ async def test_a_hangup_whose_archiving_began_before_the_erasure_is_not_stored(
         )
         await Api(client).delete(caller_path())
 
-        assert await Archive(create_sessionmaker(services.engine)).archive_call(record) is False
+        assert await Archive(services.engine).archive_call(record) is False
     assert await _rows(sql) == dict.fromkeys(CALLER_TABLES, 0)
 
 

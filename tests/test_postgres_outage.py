@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import running
+from conftest import purge, running
 from support.llm import FakeLLM
 from support.outage import Outage, through
 from support.phone import Phone
@@ -102,3 +102,35 @@ async def test_a_call_waiting_for_the_archive_does_not_expire_from_redis(
     call_keys = [k for k in keys if not k.endswith(":ev")]
     assert len(call_keys) == 2  # the state and the transcript
     assert [await redis.ttl(k) for k in call_keys] == [-1, -1]
+
+
+async def test_a_hangup_right_after_postgres_comes_back_is_archived_at_once(
+    settings: Settings, llm: FakeLLM, postgres: Outage, sql: Callable[..., Any]
+) -> None:
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        await phone.call("First call, archived while all is well.")  # leaves a connection in the pool
+        call_id, _ = await phone.ring()
+        await phone.say(call_id, "Second call.")
+        await postgres.cut()  # the pooled connection dies with it
+        await postgres.restore()
+
+        hangup = await phone.hang_up(call_id)
+
+    assert hangup == {"status": "archived"}
+    assert [r.call_count for r in await sql("SELECT call_count FROM callers")] == [2]
+
+
+async def test_a_callers_memory_is_read_from_postgres_right_after_it_comes_back(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis
+) -> None:
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        await phone.call("My order 4417 never arrived.")  # leaves a connection in the pool
+        await purge(redis, settings.redis_prefix)  # so the memory must come from Postgres
+        await postgres.cut()
+        await postgres.restore()
+
+        _, greeting = await phone.ring()
+
+    assert "My order 4417 never arrived" in greeting

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.tokens import TokenCounter
-from callmemory.db.session import create_sessionmaker
 from callmemory.events import Role
 from callmemory.memory.archive import Archive
 from callmemory.memory.keys import CallerId
@@ -200,7 +199,7 @@ async def test_rehydration_reads_memory_summaries_and_turns_in_one_query(
     async with open_services(settings) as services:
         caller = services.memory.address("+14155550000", phone.caller)
 
-    memory = await Archive(create_sessionmaker(engine)).load_caller(
+    memory = await Archive(engine).load_caller(
         caller, recent_turns=20, call_summaries=10
     )
     await engine.dispose()

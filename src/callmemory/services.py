@@ -162,7 +162,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         summaries = _summary_worker(settings, llm, sessions, hot, tokens, metrics=metrics)
         memory = MemoryService(
             hot,
-            Archive(sessions),
+            Archive(engine),
             CallerHasher(settings.resolved_hash_secret()),
             NumberPolicy(default_region=settings.default_region, strict=settings.strict_phone_numbers),
             recent_turns=2 * settings.recent_exchanges,

@@ -18,7 +18,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,  # a Postgres restart must not surface as errors on the next requests
+        # No ping on checkout: it costs three round trips (BEGIN, ";", ROLLBACK) every time. A connection
+        # that died in the pool fails on first use instead, and SQLAlchemy then invalidates the whole
+        # pool; the archive's hot paths retry once on a fresh connection (see memory/archive.py), the
+        # other users answer 503 or retry their job, as for any outage.
+        pool_pre_ping=False,
+        # Replaced before a server or a proxy drops it for being idle too long.
+        pool_recycle=1800,
         pool_timeout=5,
     )
 

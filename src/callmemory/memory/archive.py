@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import case, func, literal_column, select, text, true, update
+from sqlalchemy import Row, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callmemory.db.models import Call, Caller, Erasure, SummaryJob, TurnRow
+from callmemory.db.models import Call, Caller, TurnRow
+from callmemory.db.session import create_sessionmaker
 from callmemory.events import CallRef, Role
 from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn, clean_profile
 
+log = logging.getLogger(__name__)
 
-class _Erased(Exception):
-    """Raised inside an archiving transaction to roll it back: the caller was erased after the call began."""
+T = TypeVar("T")
+
+# Migration 0004's function; asyncpg's own placeholders, as exec_driver_sql hands the text to it as is.
+_ARCHIVE_CALL = (
+    "SELECT callmemory_archive_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+
+
+async def _retried_once_if_disconnected(attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()`, run a second time if it failed on a connection that had been lost.
+
+    The engine does not ping connections on checkout (three round trips each time): a connection that
+    died in the pool, e.g. across a Postgres restart, fails on first use instead. SQLAlchemy then
+    invalidates the whole pool, so the second attempt runs on a fresh connection. Only for operations
+    that are safe to repeat.
+    """
+    try:
+        return await attempt()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("a pooled Postgres connection was lost; retrying on a fresh one")
+    return await attempt()
 
 
 def _parse_time(value: str) -> datetime:
@@ -47,8 +73,10 @@ _TURN_COLUMNS = (TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, Tur
 class Archive:
     """Postgres operations. Each public method is one transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = create_sessionmaker(engine)
+        # Shares the engine's pool; its connections run each statement in a transaction of its own.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def load_caller(
         self, caller: CallerId, recent_turns: int, call_summaries: int = 10
@@ -102,8 +130,12 @@ class Archive:
             .outerjoin(recent, true())
             .where(Caller.bot_number == caller.bot_number, Caller.caller_hash == caller.caller_hash)
         )
-        async with self._sessions() as session:
-            rows = (await session.execute(stmt)).all()
+
+        async def attempt() -> list[Row[Any]]:
+            async with self._sessions() as session:
+                return list((await session.execute(stmt)).all())
+
+        rows = await _retried_once_if_disconnected(attempt)
         if not rows:
             return None
         turns = [turn_of(r, r.external_id) for r in rows if r.seq is not None]
@@ -131,110 +163,33 @@ class Archive:
         insert of the call itself. The call's summary job is queued in the same transaction, so it is
         exactly as durable as the call. A call that began before the caller was erased is not stored.
         """
-        try:
-            return await self._archive_call(record)
-        except _Erased:
-            return False
+        # All of it is one statement (migration 0004's function), atomic by itself: no BEGIN/COMMIT
+        # round trips, and none of SQLAlchemy's statement building on the hangup's path.
+        turns = record.turns
+        params = (
+            record.caller.bot_number,
+            record.caller.caller_hash,
+            record.caller_number,
+            record.call.platform,
+            record.call.call_id,
+            record.started_at,
+            record.ended_at,
+            record.end_reason,
+            record.summary,
+            record.topic,
+            [t.seq for t in turns],
+            [str(t.role) for t in turns],
+            [t.text for t in turns],
+            [t.at for t in turns],
+            [t.fallback for t in turns],
+        )
 
-    async def _archive_call(self, record: CallRecord) -> bool:
-        async with self._sessions.begin() as session:
-            upsert = insert(Caller).values(
-                bot_number=record.caller.bot_number,
-                caller_hash=record.caller.caller_hash,
-                caller_number=record.caller_number,
-                first_seen_at=record.started_at,
-                last_seen_at=record.ended_at,
-            )
-            caller_id = (
-                await session.execute(
-                    upsert.on_conflict_do_update(
-                        index_elements=[Caller.bot_number, Caller.caller_hash],
-                        set_={
-                            "last_seen_at": func.greatest(Caller.last_seen_at, upsert.excluded.last_seen_at),
-                            "caller_number": func.coalesce(
-                                upsert.excluded.caller_number, Caller.caller_number
-                            ),
-                        },
-                    ).returning(Caller.id)
-                )
-            ).scalar_one()
+        async def attempt() -> bool:
+            async with self._autocommit.connect() as conn:
+                outcome = (await conn.exec_driver_sql(_ARCHIVE_CALL, params)).scalar_one()
+            return bool(outcome == "stored")
 
-            # Checked after the upsert: a concurrent erasure either waits for this transaction (and then
-            # deletes what it wrote) or has committed its tombstone, which this read then sees.
-            erased = (
-                select(Erasure.erased_at)
-                .where(
-                    Erasure.bot_number == record.caller.bot_number,
-                    Erasure.caller_hash == record.caller.caller_hash,
-                    Erasure.erased_at >= record.started_at,
-                )
-                .exists()
-            )
-            if (await session.execute(select(erased))).scalar_one():
-                raise _Erased
-
-            call_id = (
-                await session.execute(
-                    insert(Call)
-                    .values(
-                        platform=record.call.platform,
-                        external_id=record.call.call_id,
-                        caller_id=caller_id,
-                        started_at=record.started_at,
-                        ended_at=record.ended_at,
-                        end_reason=record.end_reason,
-                        turn_count=len(record.turns),
-                        summary=record.summary,
-                    )
-                    .on_conflict_do_nothing(index_elements=[Call.platform, Call.external_id])
-                    .returning(Call.id)
-                )
-            ).scalar_one_or_none()
-            if call_id is None:
-                return False
-
-            if record.turns:
-                # The table, not the mapped class, and the rows as parameters of one statement: the
-                # ORM's bulk path and a statement compiled for every transcript length cost more CPU
-                # than the rest of archiving together.
-                turns = TurnRow.metadata.tables[TurnRow.__tablename__]
-                await session.execute(
-                    insert(turns).on_conflict_do_nothing(index_elements=[TurnRow.call_id, TurnRow.seq]),
-                    [
-                        {
-                            "call_id": call_id,
-                            "seq": t.seq,
-                            "role": str(t.role),
-                            "text": t.text,
-                            "spoken_at": t.at,
-                            "fallback": t.fallback,
-                        }
-                        for t in record.turns
-                    ],
-                )
-            await session.execute(insert(SummaryJob).values(call_id=call_id))
-
-            # Calls can be archived out of order; only the newest call may set the topic.
-            newer_call_exists = (
-                select(Call.id)
-                .where(Call.caller_id == caller_id, Call.started_at > record.started_at)
-                .exists()
-            )
-            await session.execute(
-                update(Caller)
-                .where(Caller.id == caller_id)
-                .values(
-                    call_count=Caller.call_count + 1,
-                    last_topic=case(
-                        (newer_call_exists, Caller.last_topic),
-                        else_=func.coalesce(record.topic, Caller.last_topic),
-                    ),
-                    # The prepared greeting is about an older call now; it is prepared anew when this
-                    # call is summarised, and until then the template greets with the newest topic.
-                    next_greeting=case((newer_call_exists, Caller.next_greeting), else_=None),
-                )
-            )
-            return True
+        return await _retried_once_if_disconnected(attempt)
 
     async def set_summary(self, call: CallRef, summary: str) -> bool:
         """Set an archived call's summary; False when the call is not archived."""
