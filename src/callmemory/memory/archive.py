@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, func, literal_column, select, text, true, update
+from sqlalchemy import Integer, Row, Select, bindparam, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -70,6 +70,61 @@ _RENUMBER_NEGATED = text(
 _TURN_COLUMNS = (TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
 
 
+def _load_caller_statement() -> Select[Any]:
+    """The caller's lasting memory, call summaries and most recent turns: one indexed query."""
+    recent = (
+        select(*_TURN_COLUMNS, Call.external_id)
+        .join(Call, Call.id == TurnRow.call_id)
+        .where(Call.caller_id == Caller.id)
+        .order_by(Call.started_at.desc(), TurnRow.seq.desc())
+        .limit(bindparam("recent_turns", type_=Integer))
+        .lateral("recent")
+    )
+    latest_calls = (
+        select(Call.external_id, Call.started_at, Call.summary)
+        .where(Call.caller_id == Caller.id, Call.summary.is_not(None))
+        .order_by(Call.started_at.desc())
+        .limit(bindparam("call_summaries", type_=Integer))
+        .correlate(Caller)
+        .subquery("latest_calls")
+    )
+    summaries = (
+        select(
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_array(
+                            latest_calls.c.external_id, latest_calls.c.started_at, latest_calls.c.summary
+                        ),
+                        latest_calls.c.started_at.desc(),
+                    )
+                ),
+                literal_column("'[]'::json"),
+            )
+        )
+        .select_from(latest_calls)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Caller.call_count,
+            Caller.last_topic,
+            Caller.summary,
+            Caller.profile,
+            Caller.next_greeting,
+            summaries.label("call_summaries"),
+            recent,
+        )
+        .select_from(Caller)
+        .outerjoin(recent, true())
+        .where(Caller.bot_number == bindparam("bot_number"), Caller.caller_hash == bindparam("caller_hash"))
+    )
+
+
+# Built once: SQLAlchemy then finds its compiled form by the statement itself, not by rebuilding it.
+_LOAD_CALLER = _load_caller_statement()
+
+
 class Archive:
     """Postgres operations. Each public method is one transaction."""
 
@@ -83,57 +138,17 @@ class Archive:
     ) -> CallerMemory | None:
         """The caller's lasting memory, summaries and most recent turns, in one indexed query; None if
         unknown. The call summaries come as one JSON column, so they do not multiply the turn rows."""
-        recent = (
-            select(*_TURN_COLUMNS, Call.external_id)
-            .join(Call, Call.id == TurnRow.call_id)
-            .where(Call.caller_id == Caller.id)
-            .order_by(Call.started_at.desc(), TurnRow.seq.desc())
-            .limit(recent_turns)
-            .lateral("recent")
-        )
-        latest_calls = (
-            select(Call.external_id, Call.started_at, Call.summary)
-            .where(Call.caller_id == Caller.id, Call.summary.is_not(None))
-            .order_by(Call.started_at.desc())
-            .limit(call_summaries)
-            .correlate(Caller)
-            .subquery("latest_calls")
-        )
-        summaries = (
-            select(
-                func.coalesce(
-                    func.json_agg(
-                        aggregate_order_by(
-                            func.json_build_array(
-                                latest_calls.c.external_id, latest_calls.c.started_at, latest_calls.c.summary
-                            ),
-                            latest_calls.c.started_at.desc(),
-                        )
-                    ),
-                    literal_column("'[]'::json"),
-                )
-            )
-            .select_from(latest_calls)
-            .scalar_subquery()
-        )
-        stmt = (
-            select(
-                Caller.call_count,
-                Caller.last_topic,
-                Caller.summary,
-                Caller.profile,
-                Caller.next_greeting,
-                summaries.label("call_summaries"),
-                recent,
-            )
-            .select_from(Caller)
-            .outerjoin(recent, true())
-            .where(Caller.bot_number == caller.bot_number, Caller.caller_hash == caller.caller_hash)
-        )
+        params = {
+            "bot_number": caller.bot_number,
+            "caller_hash": caller.caller_hash,
+            "recent_turns": recent_turns,
+            "call_summaries": call_summaries,
+        }
 
         async def attempt() -> list[Row[Any]]:
-            async with self._sessions() as session:
-                return list((await session.execute(stmt)).all())
+            # A read of one statement: on an autocommit connection, without BEGIN and ROLLBACK.
+            async with self._autocommit.connect() as conn:
+                return list((await conn.execute(_LOAD_CALLER, params)).all())
 
         rows = await _retried_once_if_disconnected(attempt)
         if not rows:
@@ -235,9 +250,7 @@ class Archive:
                 update(Call).where(Call.id == found.id).values(turn_count=Call.turn_count + 1)
             )
             rows = await session.execute(
-                select(*_TURN_COLUMNS)
-                .where(TurnRow.call_id == found.id)
-                .order_by(TurnRow.seq)
+                select(*_TURN_COLUMNS).where(TurnRow.call_id == found.id).order_by(TurnRow.seq)
             )
             turns = tuple(turn_of(r, call.call_id) for r in rows)
             return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
