@@ -185,8 +185,10 @@ def stub_llm(args: argparse.Namespace) -> None:
             print(f"stub LLM listening: OPENAI_BASE_URL={server.base_url} (any OPENAI_API_KEY)", flush=True)
             await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    import uvloop  # uvicorn's own loop; the stub shares the machine with what it serves in benchmarks
+
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
 
 
 def mcp(args: argparse.Namespace) -> None:
