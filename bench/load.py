@@ -65,8 +65,9 @@ class Stats:
             self.errors[kind] += 1
 
 
-def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) used so far by a process and all its descendants (Linux /proc)."""
+def cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU time (user + system) used so far by a process and its descendants (Linux /proc): the web
+    side (serve and its workers), and the summary worker process."""
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
@@ -83,7 +84,14 @@ def cpu_seconds(root: int) -> float:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
-    return sum(times.get(pid, 0.0) for pid in tree)
+    web = summaries = 0.0
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            if b"summarise" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                summaries += times.get(pid, 0.0)
+                continue
+        web += times.get(pid, 0.0)
+    return web, summaries
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -132,13 +140,16 @@ async def drive(
     return stats, elapsed
 
 
-def report(title: str, stats: Stats, elapsed: float, delay_ms: float, service_cpu: float) -> None:
+def report(
+    title: str, stats: Stats, elapsed: float, delay_ms: float, service_cpu: tuple[float, float]
+) -> None:
     total = sum(len(v) for v in stats.latencies.values())
     print(f"\n{title}: {total} events in {elapsed:.1f} s = {total / elapsed:.0f} events/s")
     # CPU per event is steadier than events/s on a machine shared with the driver, stub and databases.
+    web, summaries = service_cpu
     print(
-        f"  service CPU: {service_cpu:.1f} s = {service_cpu / elapsed:.2f} cores, "
-        f"{1000 * service_cpu / max(total, 1):.2f} ms per event"
+        f"  service CPU: web workers {web:.1f} s = {web / elapsed:.2f} cores, "
+        f"{1000 * web / max(total, 1):.2f} ms per event; summary worker {summaries:.1f} s"
     )
     print(f"  HTTP statuses: {dict(sorted(stats.statuses.items()))}")
     print(f"  {'event':<18}{'count':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
@@ -192,6 +203,33 @@ async def drop_database(name: str) -> None:
         await conn.close()
 
 
+async def summary_backlog(name: str) -> tuple[int, int]:
+    """Summary jobs still queued, and calls archived so far."""
+    conn = await asyncpg.connect(**POSTGRES, database=name)
+    try:
+        queued = await conn.fetchval("SELECT count(*) FROM summary_jobs")
+        archived = await conn.fetchval("SELECT count(*) FROM calls")
+        return int(queued), int(archived)
+    finally:
+        await conn.close()
+
+
+def report_backlog(database: str, drain_s: float) -> None:
+    """The summary worker runs at a lower priority than calls: say how far behind the load left it."""
+    queued, archived = asyncio.run(summary_backlog(database))
+    print(f"  summary jobs queued: {queued} (of {archived} calls archived)", end="")
+    started = time.monotonic()
+    while queued and time.monotonic() - started < drain_s:
+        time.sleep(0.5)
+        queued, _ = asyncio.run(summary_backlog(database))
+    waited = time.monotonic() - started
+    print(
+        f"; {queued} still queued after {waited:.0f} s without load"
+        if queued
+        else f"; drained in {waited:.1f} s"
+    )
+
+
 def purge_redis(prefix: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
@@ -211,7 +249,7 @@ def wait_ready(url: str) -> None:
     raise RuntimeError("the service did not become ready")
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -223,11 +261,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario")
     parser.add_argument("--turns", type=int, default=3, help="speech turns per call")
+    parser.add_argument(
+        "--drain-seconds", type=float, default=60.0, help="how long to wait for queued summaries after each"
+    )
     parser.add_argument("--callers", type=int, default=500, help="size of the pool of (returning) callers")
     parser.add_argument(
         "--profile", help="record the service with py-spy: an .svg flame graph, or .txt collapsed stacks"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     scenarios = [
         tuple(float(x) for x in s.split(":")) for s in args.scenario or ["0:50", "0:200", "400:50", "400:200"]
     ]
@@ -281,10 +326,12 @@ def main() -> None:
                         stats, elapsed = runner.run(
                             drive(base_url, int(concurrency), args.seconds, args.turns, args.callers)
                         )
-                    service_cpu = cpu_seconds(service.pid) - cpu_before
+                    cpu_after = cpu_seconds(service.pid)
+                    service_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
                     title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
                     title += f", {args.workers} workers"
                     report(title, stats, elapsed, delay_ms, service_cpu)
+                    report_backlog(database, args.drain_seconds)
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(60)

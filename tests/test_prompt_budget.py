@@ -199,9 +199,7 @@ async def test_rehydration_reads_memory_summaries_and_turns_in_one_query(
     async with open_services(settings) as services:
         caller = services.memory.address("+14155550000", phone.caller)
 
-    memory = await Archive(engine).load_caller(
-        caller, recent_turns=20, call_summaries=10
-    )
+    memory = await Archive(engine).load_caller(caller, recent_turns=20, call_summaries=10)
     await engine.dispose()
 
     assert memory is not None

@@ -16,6 +16,7 @@ from callmemory.stub_llm import summarise
 from conftest import purge, running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
+from support.waiting import eventually
 
 
 def _summary_requests(llm: FakeLLM) -> list[dict[str, Any]]:
@@ -120,6 +121,24 @@ async def test_queued_summary_jobs_survive_a_restart_and_the_lifespan_worker_run
     assert len(_summary_requests(llm)) == 1
     assert "99812" in (await sql("SELECT summary FROM callers"))[0].summary
     assert await sql("SELECT call_id FROM summary_jobs") == []
+
+
+async def test_the_summary_worker_works_on_several_jobs_at_once(
+    settings: Settings, llm: FakeLLM, sql: Callable[..., Any]
+) -> None:
+    async with running(settings) as client:  # the worker is off: the jobs stay queued
+        for n in range(4):
+            await Phone(client, caller=f"+1415555010{n}").call(f"Question number {n}.")
+    llm.delay_s = 0.5  # each summary waits on the LLM long enough for the others to be claimed
+
+    async with running(settings.model_copy(update={"summary_worker": True, "summary_concurrency": 4})):
+
+        async def all_summarised() -> bool:
+            return not await sql("SELECT call_id FROM summary_jobs")
+
+        await eventually(all_summarised)
+
+    assert llm.most_in_flight == 4
 
 
 async def test_a_failed_summary_is_retried_later_with_back_off(

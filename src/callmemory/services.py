@@ -83,6 +83,7 @@ def _summary_worker(
         lease_s=settings.summary_lease_s,
         max_attempts=settings.summary_max_attempts,
         retry_base_s=settings.summary_retry_base_s,
+        concurrency=settings.summary_concurrency,
         metrics=metrics,
     )
 

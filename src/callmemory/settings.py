@@ -147,8 +147,9 @@ class Settings(BaseSettings):
     )
     summary_worker: bool = Field(
         default=True,
-        description="Run the background summary worker in this process. Jobs stay queued in Postgres "
-        "while it is off (tests turn it off to control when summaries happen).",
+        description="Summarise archived calls: `serve` starts a summary worker process of its own, at a "
+        "lower CPU priority than its web workers (an app built with create_app runs the worker in its "
+        "event loop). Off: jobs stay queued in Postgres for `callmemory summarise` run elsewhere.",
     )
     summary_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one summary request.")
     summary_max_tokens: int = Field(default=600, ge=50, description="max_tokens of a summary request.")
@@ -167,6 +168,13 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="A claimed job is taken again after this long (its worker died)."
     )
     summary_poll_s: float = Field(default=2.0, gt=0, description="How often an idle worker looks for jobs.")
+    summary_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Summary jobs one worker works on at once; each mostly waits for the LLM, so a worker "
+        "summarises at most this many calls per LLM response time.",
+    )
 
     # Integrator API.
     api_keys: list[ApiKey] = Field(

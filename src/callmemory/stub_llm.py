@@ -58,6 +58,8 @@ class StubLLM:
     status: int = 200  # anything else: the provider fails with that status
     requests: list[dict[str, Any]] = field(default_factory=list)
     log_path: Path | None = None  # each request appended as one JSON line
+    in_flight: int = 0  # requests received and not yet answered
+    most_in_flight: int = 0
 
     async def completions(self, request: Request) -> JSONResponse:
         body = await request.json()
@@ -65,8 +67,13 @@ class StubLLM:
         if self.log_path is not None:
             with self.log_path.open("a") as log:
                 log.write(json.dumps(body) + "\n")
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
         if self.status != 200:
             error = {"error": {"message": "stub provider failure", "type": "server_error"}}
             return JSONResponse(error, status_code=self.status)

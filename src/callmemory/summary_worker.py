@@ -36,6 +36,7 @@ class SummaryWorker:
         lease_s: float,
         max_attempts: int,
         retry_base_s: float,
+        concurrency: int = 1,
         metrics: Metrics | None = None,
     ) -> None:
         self.queue = queue
@@ -46,8 +47,9 @@ class SummaryWorker:
         self._max_attempts = max_attempts
         self._retry_base_s = retry_base_s
         self._metrics = metrics or Metrics()
+        self._concurrency = concurrency
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def run_once(self) -> bool:
         """Take one due job and work on it; False when none was due."""
@@ -117,12 +119,17 @@ class SummaryWorker:
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="summary-worker")
+        """Work in the background, on several jobs at once: each spends most of its time waiting for the
+        LLM, and one at a time a worker would summarise at most one call per LLM round trip."""
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"summary-worker-{n}") for n in range(self._concurrency)
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
