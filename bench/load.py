@@ -259,6 +259,17 @@ def arguments() -> argparse.Namespace:
         help="DELAY_MS:CONCURRENCY, repeatable (default: 0:50, 0:200, 400:50, 400:200)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--serve-args",
+        default="--no-access-log",
+        help="more arguments of `callmemory serve` (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--summaries",
+        choices=["process", "off"],
+        default="process",
+        help="summarise calls in serve's summary process (the default), or leave the jobs queued",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario")
     parser.add_argument("--turns", type=int, default=3, help="speech turns per call")
     parser.add_argument(
@@ -295,10 +306,12 @@ def main() -> None:
                 "CALLMEMORY_HASH_SECRET": "bench-secret-0123456789abcdef",
                 "CALLMEMORY_REDIS_PREFIX": prefix,
                 "CALLMEMORY_DATA_DIR": str(data_dir),
+                # off: jobs queue in Postgres for summary workers elsewhere (`callmemory summarise`)
+                "CALLMEMORY_SUMMARY_WORKER": str(args.summaries == "process").lower(),
             }
             stub = [*CALLMEMORY, "stub-llm", "--port", str(stub_port), "--delay-ms", str(delay_ms)]
             serve = [*CALLMEMORY, "serve", "--port", str(port), "--workers", str(args.workers)]
-            serve += ["--log-level", "warning"]
+            serve += args.serve_args.split()
             service_log = data_dir / f"service-{delay_ms:.0f}ms.log"
             with (
                 process(stub, env, "listening", data_dir / "stub.log"),
