@@ -115,3 +115,19 @@ async def test_calls_go_on_through_a_redis_restart_that_lost_everything(
     assert statuses[-1] == 200
     assert after.status_code == 200
     assert "cancel my gym membership" in greeting  # rehydrated from Postgres
+
+
+async def test_calls_go_on_after_redis_forgot_its_scripts(
+    phone: Phone, redis: Redis, sql: Callable[..., Any]
+) -> None:
+    await phone.call("My parcel 5521 is lost.")
+    # What a restarted Redis that kept its data (AOF) has forgotten: the scripts are sent by hash alone.
+    await redis.script_flush()
+
+    call_id, heard = await phone.call("Any news on it?")
+
+    assert "My parcel 5521 is lost" in heard[0]
+    assert heard[1] == "You said: Any news on it?"
+    archived = await sql("SELECT turn_count FROM calls WHERE external_id = :c", c=call_id)
+    assert [r.turn_count for r in archived] == [3]
+    assert await redis.keys(f"*:call:seed:{call_id}*") == []
