@@ -99,8 +99,28 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def one_call(http: aiohttp.ClientSession, url: str, caller: str, turns: int, stats: Stats) -> None:
+@dataclass
+class Callers:
+    """The pool of numbers that call, and which of them have called before."""
+
+    pool: list[str]
+    called: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, size: int) -> Callers:
+        return cls([f"+1415{n:07d}" for n in range(size)])
+
+    def not_called(self) -> list[str]:
+        return [n for n in self.pool if n not in self.called]
+
+
+async def one_call(
+    http: aiohttp.ClientSession, url: str, caller: str, turns: int, *, stats: Stats, callers: Callers
+) -> None:
     call_id = f"b-{uuid.uuid4().hex[:16]}"
+    # A first call goes to Postgres for the caller's memory (and finds none): reported on its own.
+    ringing = "ringing" if caller in callers.called else "ringing, new caller"
+    callers.called.add(caller)
 
     async def send(kind: str, event: dict[str, Any]) -> None:
         started = time.perf_counter()
@@ -108,7 +128,7 @@ async def one_call(http: aiohttp.ClientSession, url: str, caller: str, turns: in
             await response.read()
             stats.add(kind, time.perf_counter() - started, response.status)
 
-    await send("ringing", {"type": "call.ringing", "to": BOT})
+    await send(ringing, {"type": "call.ringing", "to": BOT})
     for n in range(turns):
         speech = f"Question {n}: where is my order {random.randint(1000, 9999)}?"
         await send(
@@ -118,10 +138,9 @@ async def one_call(http: aiohttp.ClientSession, url: str, caller: str, turns: in
 
 
 async def drive(
-    base_url: str, concurrency: int, seconds: float, turns: int, callers: int
+    base_url: str, concurrency: int, seconds: float, turns: int, callers: Callers
 ) -> tuple[Stats, float]:
     stats = Stats()
-    pool = [f"+1415{n:07d}" for n in range(callers)]
     url = f"{base_url}/webhook/call"
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -132,12 +151,34 @@ async def drive(
             # (in lockstep every ringing would queue behind 49 others for the whole run).
             await asyncio.sleep(random.uniform(0, 1))
             while time.perf_counter() < deadline:
-                await one_call(http, url, random.choice(pool), turns, stats)
+                await one_call(http, url, random.choice(callers.pool), turns, stats=stats, callers=callers)
 
         started = time.perf_counter()
         await asyncio.gather(*(caller_loop() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return stats, elapsed
+
+
+async def call_each(base_url: str, turns: int, callers: Callers) -> None:
+    """One call from each number that has not called yet, 50 at a time: returning callers from then on."""
+    url = f"{base_url}/webhook/call"
+    todo = callers.not_called()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+
+        async def caller_loop() -> None:
+            while todo:
+                await one_call(http, url, todo.pop(), turns, stats=Stats(), callers=callers)
+
+        await asyncio.gather(*(caller_loop() for _ in range(50)))
+
+
+def warm_up(base_url: str, turns: int, callers: Callers, *, every_caller: bool) -> None:
+    started = time.perf_counter()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(drive(base_url, 10, 2, turns, callers))
+        if every_caller:
+            runner.run(call_each(base_url, turns, callers))
+    print(f"\nwarm-up: {time.perf_counter() - started:.0f} s; {len(callers.called)} callers have called")
 
 
 def report(
@@ -275,6 +316,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--drain-seconds", type=float, default=60.0, help="how long to wait for queued summaries after each"
     )
+    parser.add_argument(
+        "--new-callers",
+        action="store_true",
+        help="do not call every number of the pool once before measuring: first calls are measured too",
+    )
     parser.add_argument("--callers", type=int, default=500, help="size of the pool of (returning) callers")
     parser.add_argument(
         "--profile", help="record the service with py-spy: an .svg flame graph, or .txt collapsed stacks"
@@ -288,6 +334,7 @@ def main() -> None:
         tuple(float(x) for x in s.split(":")) for s in args.scenario or ["0:50", "0:200", "400:50", "400:200"]
     ]
 
+    callers = Callers.of(args.callers)
     database = f"callmemory_bench_{uuid.uuid4().hex[:8]}"
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     asyncio.run(create_database(database))
@@ -319,7 +366,7 @@ def main() -> None:
             ):
                 base_url = f"http://127.0.0.1:{port}"
                 wait_ready(base_url)
-                asyncio.run(drive(base_url, 10, 2, args.turns, args.callers))  # warm-up
+                warm_up(base_url, args.turns, callers, every_caller=not args.new_callers)
                 profiler = None
                 if args.profile:
                     out = Path(args.profile).with_stem(f"{Path(args.profile).stem}-{delay_ms:.0f}ms")
@@ -337,7 +384,7 @@ def main() -> None:
                     # On uvloop: the driver shares the 2 cores with the service it measures.
                     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                         stats, elapsed = runner.run(
-                            drive(base_url, int(concurrency), args.seconds, args.turns, args.callers)
+                            drive(base_url, int(concurrency), args.seconds, args.turns, callers)
                         )
                     cpu_after = cpu_seconds(service.pid)
                     service_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
