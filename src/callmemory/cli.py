@@ -299,7 +299,14 @@ def stats(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="callmemory", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_service_commands(commands)
+    _add_operator_commands(commands)
+    args = parser.parse_args(argv)
+    args.run(args)
 
+
+def _add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The service and what runs beside it: serve, summarise, migrate, stub-llm, mcp."""
     p_serve = commands.add_parser(
         "serve", help="run the service (embedded Postgres/Redis when no URL is set)"
     )
@@ -349,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p_mcp.set_defaults(run=mcp)
 
+
+def _add_operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """What a person runs against the service and its stores: simulate, forget, export, stats."""
     p_simulate = commands.add_parser(
         "simulate",
         help="phone the bot from a terminal: this command plays the telephony platform",
@@ -403,9 +413,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_stats = commands.add_parser("stats", help="callers, calls, turns and pending archives")
     p_stats.add_argument("--bot", help="count only this bot's callers, calls and turns")
     p_stats.set_defaults(run=stats)
-
-    args = parser.parse_args(argv)
-    args.run(args)
 
 
 if __name__ == "__main__":
