@@ -62,6 +62,25 @@ async def test_the_summary_process_stops_when_serve_is_killed(settings: Settings
             await eventually(stopped)
 
 
+async def test_serve_starts_the_summary_process_again_when_it_dies(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with stub_llm_process() as llm_url:
+        env = service_env(settings, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm_url)
+        with serving(tmp_path, free_port(), env) as (_, process):
+            (first,) = summary_processes(process.pid)
+            first.kill()
+
+            async def replaced() -> bool:
+                return [p.pid for p in summary_processes(process.pid)] not in ([], [first.pid])
+
+            await eventually(replaced)
+            (second,) = summary_processes(process.pid)
+
+    assert second.pid != first.pid
+    assert not second.is_running(), "stopped with serve"
+
+
 async def test_serve_without_an_llm_starts_no_summary_process(settings: Settings, tmp_path: Path) -> None:
     with serving(tmp_path, free_port(), service_env(settings)) as (_, process):
         assert summary_processes(process.pid) == []

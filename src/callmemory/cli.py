@@ -7,14 +7,16 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from callmemory.settings import Settings
+
+if TYPE_CHECKING:
+    from callmemory.summary_process import SummaryProcess
 
 
 def _metrics_dir(settings: Settings) -> None:
@@ -107,41 +109,21 @@ def serve(args: argparse.Namespace) -> None:
         )
     finally:
         if summaries is not None:  # before the embedded servers stop, which it still uses
-            _stop(summaries)
+            summaries.stop()
 
 
-def _start_summary_process(settings: Settings, log_level: str) -> subprocess.Popen[bytes] | None:
+def _start_summary_process(settings: Settings, log_level: str) -> SummaryProcess | None:
     """The summary worker in a process of its own (see summary_process.py); the web workers run none."""
     if not settings.summary_worker or not settings.openai_api_key:
         return None
-    from callmemory.summary_process import NICENESS
+    from callmemory.summary_process import SummaryProcess
 
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no outside input
-        [
-            sys.executable,
-            "-m",
-            "callmemory.cli",
-            "summarise",
-            "--log-level",
-            log_level,
-            "--nice",
-            str(NICENESS),
-        ],
-        env={**os.environ, "CALLMEMORY_SUMMARY_PARENT_PID": str(os.getpid())},
-    )
+    process = SummaryProcess(log_level)
+    process.start()
     # Read by the uvicorn workers' Settings: their event loops are for calls only.
     os.environ["CALLMEMORY_SUMMARY_WORKER"] = "false"
     print(f"  summaries:           worker process {process.pid}, at lower CPU priority")
     return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def summarise(args: argparse.Namespace) -> None:

@@ -14,6 +14,10 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
+import sys
+import threading
+import time
 
 from callmemory.services import open_services
 from callmemory.settings import Settings
@@ -22,6 +26,8 @@ log = logging.getLogger(__name__)
 
 NICENESS = 10  # lower priority: a live call's request always goes first
 _PARENT_CHECK_S = 1.0
+_RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # after each exit in a row; reset by a long run
+_LONG_RUN_S = 60.0
 
 
 async def run_summaries(settings: Settings, *, parent_pid: int | None = None) -> int:
@@ -43,3 +49,73 @@ async def run_summaries(settings: Settings, *, parent_pid: int | None = None) ->
                 log.warning("the serve process %d is gone: the summary worker stops", parent_pid)
                 break
     return 0
+
+
+class SummaryProcess:
+    """`callmemory summarise` as `serve`'s child: started with it, restarted if it dies, stopped with it.
+
+    A thread waits on the child, so that a crashed worker does not leave summaries stopped until the
+    next deployment; restarts back off while it keeps failing at once (a bad configuration, say).
+    """
+
+    def __init__(self, log_level: str) -> None:
+        self._command = [
+            sys.executable,
+            "-m",
+            "callmemory.cli",
+            "summarise",
+            "--log-level",
+            log_level,
+            "--nice",
+            str(NICENESS),
+        ]
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, name="summary-process", daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._watcher.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self._watcher.join(timeout_s)
+
+    def _spawn(self) -> None:
+        env = {**os.environ, "CALLMEMORY_SUMMARY_PARENT_PID": str(os.getpid())}
+        with self._lock:
+            if not self._stopping.is_set():
+                # Our own interpreter and module, no outside input.
+                self._process = subprocess.Popen(self._command, env=env)  # noqa: S603
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            with self._lock:
+                process = self._process
+            assert process is not None
+            started = time.monotonic()
+            status = process.wait()
+            if self._stopping.is_set():
+                return
+            failures = 0 if time.monotonic() - started > _LONG_RUN_S else failures + 1
+            delay = _RESTART_DELAYS_S[min(failures, len(_RESTART_DELAYS_S)) - 1] if failures else 0.0
+            log.error("the summary worker exited (status %s); starting it again in %.0f s", status, delay)
+            if self._stopping.wait(delay):
+                return
+            self._spawn()
