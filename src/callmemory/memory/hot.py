@@ -347,13 +347,17 @@ class HotStore:
     async def read_caller(self, caller: CallerId) -> CallerMemory | None:
         """The caller's hot memory, or None when Redis has none (expired, flushed, never seen)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self._caller_key(caller, "meta"))
-            pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
-            pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
+            self._read_memory(pipe, caller)
             meta, turns, sums = await pipe.execute()
         if not meta:
             return None
         return self._memory(caller, meta, turns, sums)
+
+    def _read_memory(self, pipe: Pipeline, caller: CallerId) -> None:
+        """Queue the reads of the caller's memory on `pipe`: their replies are meta, turns, summaries."""
+        pipe.hgetall(self._caller_key(caller, "meta"))
+        pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
+        pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
 
     async def hydrate(self, memory: CallerMemory) -> bool:
         """Store memory loaded from the archive; False when hot memory appeared meanwhile."""
@@ -430,9 +434,7 @@ class HotStore:
             # Not one SET NX GET: Redis 6.2 (the embedded server) refuses NX with GET.
             pipe.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s)
             pipe.get(ref_key)
-            pipe.hgetall(self._caller_key(caller, "meta"))
-            pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
-            pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
+            self._read_memory(pipe, caller)
             _evalsha(pipe, self._start, [state], [caller.bot_number, _ms(started_at), self._s.call_ttl_s])
             # Scored by the call's start; the sweeper refreshes the score from the call's own last
             # activity when it finds the call still busy, so turns cost no extra round trip here. NX:
