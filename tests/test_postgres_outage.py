@@ -134,3 +134,47 @@ async def test_a_callers_memory_is_read_from_postgres_right_after_it_comes_back(
         _, greeting = await phone.ring()
 
     assert "My order 4417 never arrived" in greeting
+
+
+async def test_a_caller_answered_without_memory_during_an_outage_is_remembered_whole_once_it_is_back(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis
+) -> None:
+    # No flusher: the outage's call stays pending in Redis, so its turns exist nowhere else yet.
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        await phone.call("My order 4417 never arrived.")
+        await purge(redis, settings.redis_prefix)  # the hot copy expired
+        await postgres.cut()
+        await phone.call("I also need a new charger.")  # answered without the archived memory
+        await postgres.restore()
+
+        call_id, greeting = await phone.ring()
+        await phone.say(call_id, "Any news?")
+
+    assert "My order 4417 never arrived" in greeting
+    prompt = llm.prompt_text()
+    assert "My order 4417 never arrived." in prompt  # from the archive
+    assert "I also need a new charger." in prompt  # from Redis: its call is not archived yet
+
+
+async def test_a_call_archived_after_the_outage_is_remembered_once_not_twice(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis, sql: Callable[..., Any]
+) -> None:
+    async with running(through(settings, postgres, flush_interval_s=0.05, flush_backoff_max_s=0.2)) as http:
+        phone = Phone(http)
+        await phone.call("My order 4417 never arrived.")
+        await purge(redis, settings.redis_prefix)
+        await postgres.cut()
+        await phone.call("I also need a new charger.")
+        await postgres.restore()
+
+        async def archived() -> bool:
+            return len(await sql("SELECT * FROM calls")) == 2
+
+        await eventually(archived)
+        call_id, _ = await phone.ring()
+        await phone.say(call_id, "Any news?")
+
+    prompt = llm.prompt_text()
+    assert prompt.count("Caller: I also need a new charger.") == 1
+    assert "My order 4417 never arrived." in prompt

@@ -90,23 +90,49 @@ return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1
 
 # Writes a caller's memory loaded from the archive, unless another request got there first: a blind
 # overwrite could drop a turn appended between our archive read and this write. Nor after an erasure:
-# a read of the archive that started before it must not bring the erased memory back.
-# ARGV: ttl, calls, topic, seen, summary, profile, greeting, number of call summaries, summaries..., turns...
+# a read of the archive that started before it must not bring the erased memory back. Memory marked
+# partial (begun while the archive was unreachable) is replaced by the archive's, keeping those of its
+# turns that the archive does not have yet (calls not archived so far), after the archive's.
+# ARGV: ttl, calls, topic, seen, summary, profile, greeting, number of call summaries, recent turns cap,
+# summaries..., turns...
 _HYDRATE: Final = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+local kept = {}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'partial') ~= '1' then return 0 end
+  local archived = {}
+  for i = 10 + tonumber(ARGV[8]), #ARGV do
+    local t = cjson.decode(ARGV[i])
+    archived[t.c .. '|' .. t.s] = true
+  end
+  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    local t = cjson.decode(raw)
+    if not archived[t.c .. '|' .. t.s] then table.insert(kept, raw) end
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[1], 'calls', ARGV[2], 'topic', ARGV[3], 'seen', ARGV[4],
            'summary', ARGV[5], 'profile', ARGV[6], 'greeting', ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local sums = tonumber(ARGV[8])
-redis.call('DEL', KEYS[2], KEYS[3])
 if sums > 0 then
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, 9, 8 + sums))
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, 10, 9 + sums))
   redis.call('EXPIRE', KEYS[3], ARGV[1])
 end
-if #ARGV > 8 + sums then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 9 + sums))
+if #ARGV > 9 + sums then redis.call('RPUSH', KEYS[2], unpack(ARGV, 10 + sums)) end
+if #kept > 0 then redis.call('RPUSH', KEYS[2], unpack(kept)) end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[9]), -1)
   redis.call('EXPIRE', KEYS[2], ARGV[1])
 end
+return 1
+"""
+
+# The archive could not be read when the caller's call began: what Redis gathers from here on is only
+# part of their memory, to be completed by the next rehydration (see _HYDRATE).
+_MARK_PARTIAL: Final = """
+redis.call('HSET', KEYS[1], 'partial', '1')
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
@@ -291,6 +317,7 @@ class HotStore:
         self._s = settings
         self._append = redis.register_script(_APPEND_TURN)
         self._hydrate = redis.register_script(_HYDRATE)
+        self._mark_partial = redis.register_script(_MARK_PARTIAL)
         self._start = redis.register_script(_START_CALL)
         self._begin_end = redis.register_script(_BEGIN_END)
         self._finish = redis.register_script(_FINISH)
@@ -349,9 +376,7 @@ class HotStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             self._read_memory(pipe, caller)
             meta, turns, sums = await pipe.execute()
-        if not meta:
-            return None
-        return self._memory(caller, meta, turns, sums)
+        return self._complete_memory(caller, meta, turns, sums)
 
     def _read_memory(self, pipe: Pipeline, caller: CallerId) -> None:
         """Queue the reads of the caller's memory on `pipe`: their replies are meta, turns, summaries."""
@@ -360,7 +385,7 @@ class HotStore:
         pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
 
     async def hydrate(self, memory: CallerMemory) -> bool:
-        """Store memory loaded from the archive; False when hot memory appeared meanwhile."""
+        """Store memory loaded from the archive; False when complete hot memory appeared meanwhile."""
         recent = memory.recent[-self._s.recent_turns :]
         sums = memory.call_summaries[-self._s.call_summaries :] if self._s.call_summaries else ()
         caller = memory.caller
@@ -380,11 +405,16 @@ class HotStore:
                 json.dumps(dict(memory.profile), ensure_ascii=False),
                 memory.greeting or "",
                 len(sums),
+                self._s.recent_turns,
                 *(_encode_summary(s) for s in sums),
                 *(_encode_turn(t) for t in recent),
             ],
         )
         return bool(written)
+
+    async def mark_partial(self, caller: CallerId) -> None:
+        """The caller's call begins without their archived memory: the next read rehydrates it."""
+        await self._mark_partial(keys=[self._caller_key(caller, "meta")], args=[self._s.memory_ttl_s])
 
     async def remember_summary(self, memory: CallerMemory, latest: CallSummary | None) -> bool:
         """Store a freshly summarised caller's long-term memory; False when they have no hot memory."""
@@ -401,6 +431,14 @@ class HotStore:
             ],
         )
         return bool(done)
+
+    def _complete_memory(
+        self, caller: CallerId, meta: dict[str, str], turns: list[str], sums: list[str]
+    ) -> CallerMemory | None:
+        """The caller's memory as read; None when there is none, or only a part (see mark_partial)."""
+        if not meta or meta.get("partial") == "1":
+            return None
+        return self._memory(caller, meta, turns, sums)
 
     def _memory(
         self, caller: CallerId, meta: dict[str, str], turns: list[str], sums: list[str]
@@ -454,8 +492,7 @@ class HotStore:
             raise CallerMismatch(f"call {call.call_id!r} is already in progress for another caller")
         if status not in ("new", "live"):
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending")
-        memory = self._memory(caller, meta, turns, sums) if meta else None
-        return status == "new", memory
+        return status == "new", self._complete_memory(caller, meta, turns, sums)
 
     async def locate_call(self, call: CallRef) -> CallerId:
         """Who a live call belongs to; raises if the call never started or has ended."""

@@ -114,13 +114,15 @@ class MemoryService:
         try:
             cold = await self._archive.load_caller(caller, self._recent_turns, self._call_summaries)
         except (SQLAlchemyError, OSError) as exc:
-            # Better a call without memory than no call; and no hydration, or the empty memory would
-            # hide the archived one until it expired.
+            # Better a call without memory than no call. What this call adds to Redis is marked partial,
+            # or it would hide the archived memory until it expired; the next read completes it.
             log.warning(
                 "archive unavailable, answering caller %s without memory: %s",
                 _short(caller),
                 describe_error(exc),
             )
+            async with _stores("marking the caller's memory partial"):
+                await self._hot.mark_partial(caller)
             return CallerMemory(caller=caller)
         memory = cold or CallerMemory(caller=caller)
         async with _stores("rehydrating caller memory"):
