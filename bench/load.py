@@ -367,6 +367,9 @@ def main() -> None:
                 base_url = f"http://127.0.0.1:{port}"
                 wait_ready(base_url)
                 warm_up(base_url, args.turns, callers, every_caller=not args.new_callers)
+                if args.summaries == "process":
+                    # The warm-up's summaries are worked off first, not during the measured window.
+                    report_backlog(database, args.drain_seconds)
                 profiler = None
                 if args.profile:
                     out = Path(args.profile).with_stem(f"{Path(args.profile).stem}-{delay_ms:.0f}ms")
