@@ -141,3 +141,20 @@ async def test_a_redelivery_whose_first_delivery_died_gets_the_fallback_line_and
     assert len(llm.requests) == 1
     rows = await sql("SELECT role, text, fallback FROM turns ORDER BY seq")
     assert [(r.role, r.fallback) for r in rows] == [("bot", False), ("caller", False), ("bot", True)]
+
+
+async def test_an_instance_that_saw_the_call_live_replays_its_answer_after_another_archived_it(
+    settings: Settings, llm: FakeLLM
+) -> None:
+    async with running(settings) as one, running(settings) as two:
+        call_id, _ = await Phone(one).ring()
+        event = speech(call_id, "Where is my parcel?", event_id="ev-1")
+        first = await Phone(one).send(event)
+        await Phone(two).hang_up(call_id)
+
+        again = await Phone(one).send(event)
+        new = await Phone(one).send(speech(call_id, "Hello?", event_id="ev-2"))
+
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert (new.status_code, new.json()["error"]) == (409, "call_already_ended")
+    assert len(llm.requests) == 1

@@ -78,13 +78,12 @@ class CallHandler:
 
     async def open_call(self, event: CallStarted, greetings: Greetings | None = None) -> Opened:
         """Start (or re-start) a call and greet; `greetings` overrides the default ones (per bot)."""
-        begun = await self._memory.begin_call(event.call, event.caller_number, event.bot_number)
         # A redelivered ringing hears what the first one did, not a greeting from memory it changed.
-        greeting = begun.greeting or (greetings or self._greetings).for_caller(begun.memory)
-        if begun.is_new:
-            # The greeting is part of the transcript: the caller heard it. A repeated ringing is not.
-            await self._memory.record_reply(event.call, begun.memory.caller, greeting)
-        return Opened(greeting=greeting, memory=begun.memory, is_new=begun.is_new)
+        # The greeting is part of the transcript: the caller heard it. A repeated ringing is not.
+        begun = await self._memory.greet_call(
+            event.call, event.caller_number, event.bot_number, greetings or self._greetings
+        )
+        return Opened(greeting=begun.greeting, memory=begun.memory, is_new=begun.is_new)
 
     async def _ringing(self, event: CallStarted) -> Reply:
         return Reply(say=(await self.open_call(event)).greeting)
@@ -93,13 +92,17 @@ class CallHandler:
         text = self._speech_text(event.text)
         try:
             caller = await self._caller_of(event)
+            try:
+                heard = await self._hear(event.call, caller, text, None, event=event.event_key)
+            except CallNotStarted:
+                # This process knew the call, but Redis has lost it since (see _caller_of).
+                caller = await self._reopen(event)
+                heard = await self._hear(event.call, caller, text, None, event=event.event_key)
         except CallAlreadyEnded:
             # A redelivery after the hangup still gets its answer; a new event of an ended call does not.
             if (replayed := await self._replay(event)) is None:
                 raise
             return replayed
-        try:
-            heard = await self._hear(event.call, caller, text, None, event=event.event_key)
         except DuplicateEvent as seen:
             earlier = seen.answer or await self._await_answer(event, caller)
             return Reply(say=earlier.text)
@@ -149,8 +152,14 @@ class CallHandler:
         try:
             return await self._memory.locate(event.call, event.caller_number)
         except CallNotStarted:
-            if event.bot_number is None and not self._memory.has_default_bot:
-                raise
+            return await self._reopen(event)
+
+    async def _reopen(self, event: CallerSpoke) -> CallerId:
+        """Open a call that has no live state at one of its turns, or raise CallNotStarted."""
+        if event.bot_number is None and not self._memory.has_default_bot:
+            raise CallNotStarted(
+                f"call {event.call.call_id!r} has not started: no ringing event was received"
+            )
         # No live state: the ringing never reached us, or Redis lost the call. The caller is on the line,
         # so the call is opened here (memory rehydrated from the archive) and goes on from this turn.
         log.warning("call %s has no live state; reopening it at this turn", event.call.call_id)

@@ -34,6 +34,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from callmemory.conversation.greeting import Greetings
 from callmemory.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.events import CallRef, Role
 from callmemory.memory.keys import CallerId
@@ -49,13 +50,34 @@ from callmemory.memory.types import (
 
 _ENDED: Final = "ended"
 
+# One turn onto a live call's transcript (KEYS[1] state, KEYS[2] log) and the caller's capped recent turns
+# (KEYS[3] turns, KEYS[4] meta), refreshing their TTLs: shared by the scripts that record turns.
+_PUSH_TURN: Final = """
+local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_ttl, call_ttl)
+  local seq = redis.call('HINCRBY', keys[1], 'seq', 1)
+  local turn = cjson.encode({s=seq, r=role, t=text, at=tonumber(at), c=call_id, f=tonumber(fallback)})
+  redis.call('HSET', keys[1], 'last', at)
+  redis.call('RPUSH', keys[2], turn)
+  redis.call('EXPIRE', keys[1], call_ttl)
+  redis.call('EXPIRE', keys[2], call_ttl)
+  redis.call('RPUSH', keys[3], turn)
+  redis.call('LTRIM', keys[3], -tonumber(cap), -1)
+  redis.call('EXPIRE', keys[3], memory_ttl)
+  redis.call('HSET', keys[4], 'seen', at)
+  redis.call('EXPIRE', keys[4], memory_ttl)
+  return seq
+end
+"""
+
 # Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
 # and returns the caller's memory as it now stands (unless ARGV[11] is 0, for the bot's turns, whose
 # memory nobody reads): record and read in one atomic round trip. With an event key (ARGV[9]) the
 # platform's event is claimed in the same step: a caller turn only if the event was never seen
 # ({-2, answer-or-""} otherwise); a bot turn only if no answer is stored for it yet ({-2, answer}
 # otherwise), and it becomes the stored answer.
-_APPEND_TURN: Final = """
+_APPEND_TURN: Final = (
+    _PUSH_TURN
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0} end
 if status ~= 'live' then return {-1} end
@@ -71,22 +93,13 @@ if ARGV[9] ~= '' then
   end
   redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local turn = cjson.encode({s=seq, r=ARGV[1], t=ARGV[2], at=tonumber(ARGV[3]), c=ARGV[4], f=tonumber(ARGV[5])})
 if answer ~= '' then redis.call('HSET', KEYS[5], ARGV[9], answer) end
-redis.call('HSET', KEYS[1], 'last', ARGV[3])
-redis.call('RPUSH', KEYS[2], turn)
-redis.call('EXPIRE', KEYS[1], ARGV[8])
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-redis.call('RPUSH', KEYS[3], turn)
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
-redis.call('EXPIRE', KEYS[3], ARGV[7])
-redis.call('HSET', KEYS[4], 'seen', ARGV[3])
-redis.call('EXPIRE', KEYS[4], ARGV[7])
+local seq = push_turn(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 if ARGV[11] == '0' then return {seq} end
 return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
         redis.call('LRANGE', KEYS[6], 0, -1)}
 """
+)
 
 # Writes a caller's memory loaded from the archive, unless another request got there first: a blind
 # overwrite could drop a turn appended between our archive read and this write. Nor after an erasure:
@@ -150,13 +163,35 @@ end
 return 1
 """
 
-_START_CALL: Final = """
+# Opens a call's live state and greets the caller in the same step: a ringing is what the caller waits
+# through in silence, so it is one round trip. The greeting follows Greetings.for_caller (the prepared
+# one, else the template for a new caller, a returning one with a topic, or without): the templates come
+# in ARGV[4..6], and ARGV[10] is 0 when the call opens without a greeting. Without complete hot memory
+# (KEYS[4] missing or partial) the caller is not greeted here: their memory must come from the archive
+# first. A repeated start returns the call's first turn instead. Returns {status, first turn or false}.
+_START_CALL: Final = (
+    _PUSH_TURN
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status then return status end
+if status then return {status, redis.call('LINDEX', KEYS[2], 0)} end
 redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'last', ARGV[2], 'seq', 0, 'status', 'live')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 'new'
+local meta = redis.call('HMGET', KEYS[4], 'greeting', 'calls', 'topic', 'partial')
+if ARGV[10] ~= '1' or redis.call('EXISTS', KEYS[4]) == 0 or meta[4] == '1' then return {'new', false} end
+local greeting = meta[1]
+if not greeting or greeting == '' then
+  if tonumber(meta[2] or '0') == 0 and redis.call('LLEN', KEYS[3]) == 0 then
+    greeting = ARGV[4]
+  elseif meta[3] and meta[3] ~= '' then
+    greeting = string.gsub(ARGV[5], '{topic}', (string.gsub(meta[3], '%%', '%%%%')))
+  else
+    greeting = ARGV[6]
+  end
+end
+push_turn(KEYS, 'bot', greeting, ARGV[2], ARGV[7], 0, ARGV[8], ARGV[9], ARGV[3])
+return {'new', redis.call('LINDEX', KEYS[2], 0)}
 """
+)
 
 # From here on no turn is accepted, so the transcript handed to the archive is the whole call. The first
 # end time and reason stick, so a retried or swept end archives the call as it was first ended. With an
@@ -217,6 +252,18 @@ local deleted = 0
 for i = 2, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
 return deleted
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    is_new: bool  # False for a repeated start of the same call
+    memory: CallerMemory | None  # None when Redis has no complete memory of the caller
+    greeting: str | None  # what the caller was greeted with; None when not greeted (yet)
+
+
+# Live calls whose caller this process has seen, so that a call's later events skip the look-up of its
+# caller: a round trip per speech turn and hangup. A call lasts minutes; this covers thousands at once.
+_KNOWN_CALLS: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +373,9 @@ class HotStore:
         self._set_summary = redis.register_script(_SET_SUMMARY)
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._release = redis.register_script(_RELEASE_LOCK)
+        # Never trusted on its own: the next command on the call checks its callref in the same round
+        # trip (see _check_ref), so an entry made stale by a hangup on another worker does no harm.
+        self._known: dict[CallRef, CallerId] = {}
 
     # -- key names -------------------------------------------------------------------------------
     def _caller_key(self, caller: CallerId, suffix: str) -> str:
@@ -456,35 +506,57 @@ class HotStore:
 
     # -- live calls ------------------------------------------------------------------------------
     async def start_call(
-        self, call: CallRef, caller: CallerId, started_at: datetime
-    ) -> tuple[bool, CallerMemory | None]:
-        """Open the call's live state and read the caller's hot memory as it was before this call.
+        self, call: CallRef, caller: CallerId, started_at: datetime, greetings: Greetings | None
+    ) -> Started:
+        """Open the call's live state, read the caller's hot memory as it was before this call, and
+        greet them from it with `greetings` (see _START_CALL); for a repeated start, what they were
+        greeted with. Without `greetings` the call opens ungreeted.
 
-        True if the call is new, False for a repeated start of the same call; the memory is None when
-        Redis has none. One round trip: a ringing is what the caller waits through in silence.
+        One round trip: a ringing is what the caller waits through in silence.
         """
         ref_key = self._callref_key(call)
         ref = f"{caller.bot_number}|{caller.caller_hash}"
-        state, _ = self._call_keys(call, caller)
+        state, log = self._call_keys(call, caller)
         member = _member(call, caller)
+        s = self._s
 
         def commands(pipe: Pipeline) -> None:
             # Not one SET NX GET: Redis 6.2 (the embedded server) refuses NX with GET.
-            pipe.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s)
+            pipe.set(ref_key, ref, nx=True, ex=s.call_ttl_s)
             pipe.get(ref_key)
             self._read_memory(pipe, caller)
-            _evalsha(pipe, self._start, [state], [caller.bot_number, _ms(started_at), self._s.call_ttl_s])
+            _evalsha(
+                pipe,
+                self._start,
+                [state, log, self._caller_key(caller, "turns"), self._caller_key(caller, "meta")],
+                [
+                    caller.bot_number,
+                    _ms(started_at),
+                    s.call_ttl_s,
+                    *(
+                        (greetings.new, greetings.returning, greetings.returning_no_topic)
+                        if greetings
+                        else ("", "", "")
+                    ),
+                    call.call_id,
+                    s.recent_turns,
+                    s.memory_ttl_s,
+                    int(greetings is not None),
+                ],
+            )
             # Scored by the call's start; the sweeper refreshes the score from the call's own last
             # activity when it finds the call still busy, so turns cost no extra round trip here. NX:
             # a repeated start keeps the score it has.
             pipe.zadd(self._live_key, {member: _ms(started_at)}, nx=True)
 
-        _, existing, meta, turns, sums, status, _ = await self._pipelined(commands, self._start)
+        _, existing, meta, turns, sums, (status, first), _ = await self._pipelined(commands, self._start)
         if existing is not None and existing != ref:
             # The call belongs to someone else or has ended: undo what this start wrote in passing.
             async with self._redis.pipeline(transaction=False) as pipe:
                 if status == "new":
-                    pipe.delete(state)
+                    pipe.delete(state, log)
+                    if first is not None:  # the greeting went into the caller's recent turns too
+                        pipe.lrem(self._caller_key(caller, "turns"), -1, first)
                 pipe.zrem(self._live_key, member)
                 await pipe.execute()
             if _is_ended(existing):
@@ -492,19 +564,48 @@ class HotStore:
             raise CallerMismatch(f"call {call.call_id!r} is already in progress for another caller")
         if status not in ("new", "live"):
             raise CallAlreadyEnded(f"call {call.call_id!r} is ending")
-        return status == "new", self._complete_memory(caller, meta, turns, sums)
+        self._remember_caller(call, caller)
+        said = _decode_turn(str(first)) if first else None
+        return Started(
+            is_new=status == "new",
+            memory=self._complete_memory(caller, meta, turns, sums),
+            greeting=said.text if said is not None and said.role is Role.BOT else None,
+        )
+
+    def known_caller(self, call: CallRef) -> CallerId | None:
+        """The caller of a call this process has seen live, without a round trip; unchecked."""
+        return self._known.get(call)
+
+    def _remember_caller(self, call: CallRef, caller: CallerId) -> None:
+        self._known[call] = caller
+        if len(self._known) > _KNOWN_CALLS:
+            del self._known[next(iter(self._known))]  # the oldest
 
     async def locate_call(self, call: CallRef) -> CallerId:
         """Who a live call belongs to; raises if the call never started or has ended."""
         # GETEX: every event of the call keeps its index alive as long as its state (a long call must
         # not lose the index while the state, refreshed by each turn, lives on).
         ref = await self._redis.getex(self._callref_key(call), ex=self._s.call_ttl_s)
+        caller = self._caller_of_ref(call, ref)
+        self._remember_caller(call, caller)
+        return caller
+
+    def _caller_of_ref(self, call: CallRef, ref: str | bytes | None) -> CallerId:
         if ref is None:
             raise CallNotStarted(f"call {call.call_id!r} has not started: no ringing event was received")
         if _is_ended(ref):
+            self._known.pop(call, None)
             raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
         bot, caller_hash = str(ref).split("|", 1)
         return CallerId(bot_number=bot, caller_hash=caller_hash)
+
+    def _check_ref(self, call: CallRef, caller: CallerId, ref: str | bytes | None) -> None:
+        """Raise unless the callref read with a command says that `caller`'s call is live."""
+        if self._caller_of_ref(call, ref) != caller:
+            raise CallerMismatch(f"call {call.call_id!r} is in progress for another caller")
+
+    def _getex_ref(self, pipe: Pipeline, call: CallRef) -> None:
+        pipe.getex(self._callref_key(call), ex=self._s.call_ttl_s)
 
     async def ended_caller(self, call: CallRef) -> CallerId | None:
         """The caller of a call that has ended (from its tombstone), or None."""
@@ -539,10 +640,11 @@ class HotStore:
 
         With `event` (the platform's key of the event this turn answers or records), a caller turn is
         recorded only the first time the event is seen, and a bot turn becomes the event's stored
-        answer unless one is stored already; either way DuplicateEvent is raised instead.
+        answer unless one is stored already; either way DuplicateEvent is raised instead. The call's
+        callref is checked in the same round trip, so `caller` may come from known_caller().
         """
         turn, result = await self._append_turn(
-            call, caller, role, text, at, fallback=fallback, event=event, read_back=True
+            call, caller, role, text, at, fallback=fallback, event=event, read_back=True, check_ref=True
         )
         _, meta, turns, sums = result
         return turn, self._memory(caller, _pairs(meta), turns, sums)
@@ -552,7 +654,7 @@ class HotStore:
     ) -> Turn:
         """Record what the bot said, like append_turn, without reading the caller's memory back."""
         turn, _ = await self._append_turn(
-            call, caller, Role.BOT, text, at, fallback=fallback, event=event, read_back=False
+            call, caller, Role.BOT, text, at, fallback=fallback, event=event, read_back=False, check_ref=False
         )
         return turn
 
@@ -567,31 +669,41 @@ class HotStore:
         fallback: bool,
         event: str | None,
         read_back: bool,
+        check_ref: bool,
     ) -> tuple[Turn, list[Any]]:
         state, log = self._call_keys(call, caller)
-        result = await self._append(
-            keys=[
-                state,
-                log,
-                self._caller_key(caller, "turns"),
-                self._caller_key(caller, "meta"),
-                self._events_key(call, caller),
-                self._caller_key(caller, "sums"),
-            ],
-            args=[
-                str(role),
-                text,
-                _ms(at),
-                call.call_id,
-                int(fallback),
-                self._s.recent_turns,
-                self._s.memory_ttl_s,
-                self._s.call_ttl_s,
-                event or "",
-                "claim" if role is Role.CALLER else "answer",
-                int(read_back),
-            ],
-        )
+        keys = [
+            state,
+            log,
+            self._caller_key(caller, "turns"),
+            self._caller_key(caller, "meta"),
+            self._events_key(call, caller),
+            self._caller_key(caller, "sums"),
+        ]
+        args: list[str | int] = [
+            str(role),
+            text,
+            _ms(at),
+            call.call_id,
+            int(fallback),
+            self._s.recent_turns,
+            self._s.memory_ttl_s,
+            self._s.call_ttl_s,
+            event or "",
+            "claim" if role is Role.CALLER else "answer",
+            int(read_back),
+        ]
+        if check_ref:
+
+            def commands(pipe: Pipeline) -> None:
+                self._getex_ref(pipe, call)
+                _evalsha(pipe, self._append, keys, args)
+
+            ref, result = await self._pipelined(commands, self._append)
+            # The script refuses a call that is not live; the callref tells an ended call from a lost one.
+            self._check_ref(call, caller, ref)
+        else:
+            result = await self._append(keys=keys, args=args)
         if result[0] == -2:
             raise DuplicateEvent(_decode_answer(result[1]) if result[1] else None)
         if result[0] == 0:
@@ -615,9 +727,13 @@ class HotStore:
         *,
         ended_at: datetime | None = None,
         reason: str | None = None,
+        check_ref: bool = False,
     ) -> LiveCall | None:
-        """Freeze the call (no further turns) and return it whole; None if there is no live state."""
-        result = await self._end(call, caller, "", ended_at, reason)
+        """Freeze the call (no further turns) and return it whole; None if there is no live state.
+
+        With `check_ref`, the call's callref is checked in the same round trip, as by append_turn.
+        """
+        result = await self._end(call, caller, "", ended_at, reason, check_ref=check_ref)
         return result if isinstance(result, LiveCall) else None
 
     async def end_if_idle(
@@ -632,12 +748,28 @@ class HotStore:
         return result
 
     async def _end(
-        self, call: CallRef, caller: CallerId, cutoff: str, ended_at: datetime | None, reason: str | None
+        self,
+        call: CallRef,
+        caller: CallerId,
+        cutoff: str,
+        ended_at: datetime | None,
+        reason: str | None,
+        *,
+        check_ref: bool = False,
     ) -> LiveCall | str | int | None:
         state, log = self._call_keys(call, caller)
-        result = await self._begin_end(
-            keys=[state, log], args=[cutoff, _ms(ended_at) if ended_at else "", reason or ""]
-        )
+        keys = [state, log]
+        args: list[str | int] = [cutoff, _ms(ended_at) if ended_at else "", reason or ""]
+        if check_ref:
+
+            def commands(pipe: Pipeline) -> None:
+                self._getex_ref(pipe, call)
+                _evalsha(pipe, self._begin_end, keys, args)
+
+            ref, result = await self._pipelined(commands, self._begin_end)
+            self._check_ref(call, caller, ref)
+        else:
+            result = await self._begin_end(keys=keys, args=args)
         if not result:
             return None
         if isinstance(result, str | int):
@@ -673,6 +805,7 @@ class HotStore:
         # the caller so that a redelivered event can still be given its stored answer.
         ref = f"{_ENDED}|{caller.bot_number}|{caller.caller_hash}"
         member = _member(call, caller)
+        self._known.pop(call, None)
 
         def commands(pipe: Pipeline) -> None:
             _evalsha(

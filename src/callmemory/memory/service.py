@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from callmemory.conversation.greeting import Greetings
 from callmemory.errors import (
     CallAlreadyEnded,
     CallerMismatch,
@@ -35,7 +36,11 @@ log = logging.getLogger(__name__)
 class CallBegun:
     memory: CallerMemory
     is_new: bool  # False for a repeated ringing of the same call
-    greeting: str | None = None  # for a repeated ringing: what the caller was greeted with the first time
+
+
+@dataclass(frozen=True, slots=True)
+class CallGreeted(CallBegun):
+    greeting: str  # what the caller hears: for a repeated ringing, what they were greeted with first
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,23 +145,50 @@ class MemoryService:
 
     # -- a live call -----------------------------------------------------------------------------
     async def begin_call(self, call: CallRef, caller_number: str, bot_number: str | None) -> CallBegun:
+        """Open a call without greeting the caller (a call recorded through the integrator API)."""
+        begun, _ = await self._start(call, caller_number, bot_number, None)
+        return begun
+
+    async def greet_call(
+        self, call: CallRef, caller_number: str, bot_number: str | None, greetings: Greetings
+    ) -> CallGreeted:
+        """Open a call and greet the caller from their memory; the greeting joins the transcript.
+
+        A returning caller with hot memory is greeted in the same round trip that opens the call.
+        """
+        begun, greeting = await self._start(call, caller_number, bot_number, greetings)
+        if greeting is None:
+            # Not greeted by Redis: the memory had to come from the archive first.
+            greeting = greetings.for_caller(begun.memory)
+            if begun.is_new:
+                # A repeated ringing is not recorded: the caller heard the first one's greeting.
+                await self.record_reply(call, begun.memory.caller, greeting)
+        return CallGreeted(memory=begun.memory, is_new=begun.is_new, greeting=greeting)
+
+    async def _start(
+        self, call: CallRef, caller_number: str, bot_number: str | None, greetings: Greetings | None
+    ) -> tuple[CallBegun, str | None]:
         caller, _ = self.identify(caller_number, bot_number)
         with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
             async with _stores("starting the call"):
-                is_new, hot = await self._hot.start_call(call, caller, self._now())
-                first = None if is_new else await self._hot.first_turn(call, caller)
-        memory = hot if hot is not None else await self._rehydrate(caller)
-        greeting = first.text if first is not None and first.role is Role.BOT else None
-        return CallBegun(memory=memory, is_new=is_new, greeting=greeting)
+                started = await self._hot.start_call(call, caller, self._now(), greetings)
+        memory = started.memory if started.memory is not None else await self._rehydrate(caller)
+        return CallBegun(memory=memory, is_new=started.is_new), started.greeting
 
     @property
     def has_default_bot(self) -> bool:
         return bool(self._default_bot)
 
     async def locate(self, call: CallRef, caller_number: str) -> CallerId:
-        """The caller of a live call, checked against the number the event claims."""
-        async with _stores("locating the call"):
-            caller = await self._hot.locate_call(call)
+        """The caller of a live call, checked against the number the event claims.
+
+        A call this process has seen live is not looked up again: record_turn and end_call check
+        that it still is, in the round trip they make anyway.
+        """
+        caller = self._hot.known_caller(call)
+        if caller is None:
+            async with _stores("locating the call"):
+                caller = await self._hot.locate_call(call)
         bind_caller(caller.caller_hash)
         caller_e164 = self._numbers.normalise(caller_number, field="from")
         if self._hasher.caller_id(caller.bot_number, caller_e164) != caller:
@@ -259,7 +291,14 @@ class MemoryService:
         except CallNotStarted:
             return EndOutcome.UNKNOWN_CALL
         async with _stores("reading the finished call"):
-            live = await self._hot.begin_end(call, caller, ended_at=self._now(), reason=reason)
+            try:
+                live = await self._hot.begin_end(
+                    call, caller, ended_at=self._now(), reason=reason, check_ref=True
+                )
+            except CallAlreadyEnded:
+                return EndOutcome.ALREADY_ARCHIVED
+            except CallNotStarted:
+                return EndOutcome.UNKNOWN_CALL
         if live is None:
             return EndOutcome.UNKNOWN_CALL
         number = (
