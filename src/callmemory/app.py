@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from callmemory import __version__
 from callmemory.api import errors, health, memory, metrics, voipbin, webhooks
+from callmemory.api.fastpath import FastPathApp
 from callmemory.observability.requests import RequestContext
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 gc.freeze()
             yield {"services": services}
 
-    app = FastAPI(
+    app = FastPathApp(
         title="callmemory",
         version=__version__,
         summary="Persistent caller memory for AI voice bots.",
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     errors.install(app)
     app.add_middleware(RequestContext)
     app.include_router(webhooks.router)
+    app.add_fast_path("POST", "/webhook/call", webhooks.seed_call_event)
     app.include_router(voipbin.router)
     app.include_router(health.router)
     app.include_router(memory.router)

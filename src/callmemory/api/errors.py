@@ -31,7 +31,7 @@ def _body(code: str, detail: str, field: str | None = None) -> dict[str, Any]:
     return ErrorBody(error=code, detail=detail, field=field).model_dump(exclude_none=True)
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+async def refused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CallMemoryError)
     log.info("refused request: %s %s", exc.code, exc.message)
     return JSONResponse(_body(exc.code, exc.message, exc.field), status_code=exc.status)
@@ -52,16 +52,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("invalid_request", str(first["msg"]), field), status_code=422)
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(_body("internal_error", "an unexpected error occurred"), status_code=500)
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(CallMemoryError, _domain_error)
+    app.add_exception_handler(CallMemoryError, refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)
 
 
 # One example body per status, as the handlers above produce it.

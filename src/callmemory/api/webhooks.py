@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from callmemory.api.body import read_limited
-from callmemory.api.deps import CallsDep, SettingsDep
+from callmemory.api.deps import get_services
 from callmemory.api.errors import responses
-from callmemory.api.metrics import MetricsDep
 from callmemory.events import Reply
 from callmemory.observability.context import bind_call
 from callmemory.observability.metrics import event_kind
@@ -44,18 +43,18 @@ router = APIRouter(tags=["webhooks"])
         }
     },
 )
-async def seed_call_event(
-    request: Request, calls: CallsDep, settings: SettingsDep, metrics: MetricsDep
-) -> JSONResponse:
-    with metrics.webhook("seed") as seen:
-        body = await read_limited(request, settings.max_body_bytes)
+async def seed_call_event(request: Request) -> JSONResponse:
+    # The request alone, no dependencies: the app also serves this endpoint as a fast path.
+    services = await get_services(request)
+    with services.metrics.webhook("seed") as seen:
+        body = await read_limited(request, services.settings.max_body_bytes)
         event = seed.parse(body)
         if isinstance(event, seed.Ignored):
             seen.type = seen.outcome = "ignored"
             return JSONResponse(seed.render(event))
         bind_call(event.call.call_id)
         seen.type = event_kind(event)
-        result = await calls.handle(event)
+        result = await services.calls.handle(event)
         seen.outcome = "answered" if isinstance(result, Reply) else str(result)
     # A response, not a dict: FastAPI would validate and re-encode a dict against an inferred model,
     # work already done by the adapter's own models (documented in `responses` above).
