@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -24,16 +25,25 @@ class NumberPolicy:
         """Return `raw` in E.164 (+14155551234) or raise InvalidPhoneNumber naming `field`."""
         if not raw or not raw.strip():
             raise InvalidPhoneNumber(f"`{field}` is empty; expected a phone number", field=field)
-        try:
-            parsed = phonenumbers.parse(raw, self.default_region)
-        except phonenumbers.NumberParseException as exc:
-            raise InvalidPhoneNumber(f"`{field}` is not a phone number: {exc}", field=field) from exc
-        ok = phonenumbers.is_valid_number(parsed) if self.strict else phonenumbers.is_possible_number(parsed)
-        if not ok:
-            raise InvalidPhoneNumber(
-                f"`{field}` is not a {'valid' if self.strict else 'possible'} phone number", field=field
-            )
-        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        e164, fault = _e164(raw, self.default_region, self.strict)
+        if e164 is None:
+            raise InvalidPhoneNumber(f"`{field}` {fault}", field=field)
+        return e164
+
+
+# Every event of a live call names the same numbers, and parsing one is a good part of an event's CPU:
+# the last few thousand results are kept (in process memory only, like the turns in memory/hot.py).
+@lru_cache(maxsize=4096)
+def _e164(raw: str, region: str, strict: bool) -> tuple[str | None, str]:
+    """`raw` in E.164, or None and what is wrong with it."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        return None, f"is not a phone number: {exc}"
+    ok = phonenumbers.is_valid_number(parsed) if strict else phonenumbers.is_possible_number(parsed)
+    if not ok:
+        return None, f"is not a {'valid' if strict else 'possible'} phone number"
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)), ""
 
 
 @dataclass(frozen=True, slots=True)
