@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -207,3 +208,21 @@ async def test_rehydration_reads_memory_summaries_and_turns_in_one_query(
     assert "99812" in (memory.summary or "")
     assert memory.greeting is not None
     assert len(statements) == 1
+
+
+def test_a_calls_memory_context_is_tokenised_once_for_all_its_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = TokenCounter()
+    encoded: list[int] = []
+    encode = counter._enc.encode
+
+    def counting(text: str, **kwargs: Any) -> list[int]:
+        encoded.append(len(text))
+        return encode(text, **kwargs)
+
+    monkeypatch.setattr(counter._enc, "encode", counting)
+    context = "Caller: where is my order 4417? You: on its way. " * 100  # a long assembled context
+
+    counts = [counter.count(context) for _turn in range(3)]
+
+    assert len(set(counts)) == 1
+    assert encoded == [len(context)]
