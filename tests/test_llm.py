@@ -101,3 +101,12 @@ def test_an_api_key_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch
 
     assert settings.openai_api_key == SecretStr("sk-from-env")
     assert settings.openai_base_url == "http://llm.example/v1"
+
+
+async def test_a_stub_that_keeps_no_requests_still_answers(settings: Settings, llm: FakeLLM) -> None:
+    llm.keep_requests = False
+    async with running(settings) as client:
+        _, (_greeting, answer) = await Phone(client).call("Is anyone there?")
+
+    assert answer == "You said: Is anyone there?"
+    assert llm.requests == []

@@ -163,7 +163,12 @@ def stub_llm(args: argparse.Namespace) -> None:
     from callmemory.stub_llm import StubLLM, StubServer
 
     async def run() -> None:
-        stub = StubLLM(delay_s=args.delay_ms / 1000, log_path=Path(args.log) if args.log else None)
+        stub = StubLLM(
+            delay_s=args.delay_ms / 1000,
+            log_path=Path(args.log) if args.log else None,
+            # Serving demos and benchmarks for hours: `--log` keeps the requests, on disk.
+            keep_requests=False,
+        )
         async with StubServer(stub).running(args.host, args.port) as server:
             print(f"stub LLM listening: OPENAI_BASE_URL={server.base_url} (any OPENAI_API_KEY)", flush=True)
             await asyncio.Event().wait()

@@ -1,7 +1,8 @@
 """A local OpenAI-compatible chat completions endpoint, for demos, benchmarks and tests.
 
 It answers every request by echoing the caller's last line ("You said: ..."), after an optional delay,
-and keeps every request it received, so one can see exactly what the service put into a prompt.
+and keeps every request it received, so one can see exactly what the service put into a prompt (in memory
+for tests; `callmemory stub-llm`, which may serve a benchmark for hours, only on disk with `--log`).
 Requests for a JSON object (the summary job's) get a mechanical summary: the rolling summary keeps the
 first call's words and adds the latest call's, so facts from long ago stay visible in tests and demos.
 `callmemory stub-llm` serves it; point OPENAI_BASE_URL at it.
@@ -57,13 +58,15 @@ class StubLLM:
     delay_s: float = 0.0
     status: int = 200  # anything else: the provider fails with that status
     requests: list[dict[str, Any]] = field(default_factory=list)
+    keep_requests: bool = True  # False for a long-running stub: `requests` would grow without end
     log_path: Path | None = None  # each request appended as one JSON line
     in_flight: int = 0  # requests received and not yet answered
     most_in_flight: int = 0
 
     async def completions(self, request: Request) -> JSONResponse:
         body = await request.json()
-        self.requests.append(body)
+        if self.keep_requests:
+            self.requests.append(body)
         if self.log_path is not None:
             with self.log_path.open("a") as log:
                 log.write(json.dumps(body) + "\n")
