@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 from openai import AsyncOpenAI, DefaultAioHttpClient
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callmemory.calls import CallHandler
@@ -26,6 +26,7 @@ from callmemory.memory.hot import HotSettings, HotStore
 from callmemory.memory.jobs import SummaryQueue
 from callmemory.memory.keys import CallerHasher, NumberPolicy
 from callmemory.memory.records import CallerRecords
+from callmemory.memory.redis_client import redis_client
 from callmemory.memory.service import MemoryService
 from callmemory.observability.metrics import Metrics
 from callmemory.observability.tracing import start_tracing
@@ -107,18 +108,10 @@ def _responder(settings: Settings, llm: AsyncOpenAI | None, metrics: Metrics) ->
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     if not settings.database_url or not settings.redis_url:
         raise ValueError("open_services needs DATABASE_URL and REDIS_URL (the CLI starts embedded ones)")
-    # A blocking pool: redis-py's default pool fails at once ("Too many connections") beyond 100
-    # concurrent commands, which the load benchmark turned into 503s; this one waits for a connection.
-    redis = Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=settings.redis_max_connections,
-            timeout=settings.redis_timeout_s,
-            decode_responses=True,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-            health_check_interval=30,
-        )
+    redis = redis_client(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout_s=settings.redis_timeout_s,
     )
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     llm = (

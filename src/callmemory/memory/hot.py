@@ -168,19 +168,22 @@ return 1
 # one, else the template for a new caller, a returning one with a topic, or without): the templates come
 # in ARGV[4..6], and ARGV[10] is 0 when the call opens without a greeting. Without complete hot memory
 # (KEYS[4] missing or partial) the caller is not greeted here: their memory must come from the archive
-# first. A repeated start returns the call's first turn instead. Returns {status, first turn or false}.
+# first. A repeated start returns the call's first turn instead. Returns {status, first turn or false,
+# then the caller's memory as it was before this call: meta, recent turns, call summaries}.
 _START_CALL: Final = (
     _PUSH_TURN
     + """
+local memory = {redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
+                redis.call('LRANGE', KEYS[5], 0, -1)}
 local status = redis.call('HGET', KEYS[1], 'status')
-if status then return {status, redis.call('LINDEX', KEYS[2], 0)} end
+if status then return {status, redis.call('LINDEX', KEYS[2], 0), unpack(memory)} end
 redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'last', ARGV[2], 'seq', 0, 'status', 'live')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local meta = redis.call('HMGET', KEYS[4], 'greeting', 'calls', 'topic', 'partial')
-if ARGV[10] ~= '1' or redis.call('EXISTS', KEYS[4]) == 0 or meta[4] == '1' then return {'new', false} end
+if ARGV[10] ~= '1' or #memory[1] == 0 or meta[4] == '1' then return {'new', false, unpack(memory)} end
 local greeting = meta[1]
 if not greeting or greeting == '' then
-  if tonumber(meta[2] or '0') == 0 and redis.call('LLEN', KEYS[3]) == 0 then
+  if tonumber(meta[2] or '0') == 0 and #memory[2] == 0 then
     greeting = ARGV[4]
   elseif meta[3] and meta[3] ~= '' then
     greeting = string.gsub(ARGV[5], '{topic}', (string.gsub(meta[3], '%%', '%%%%')))
@@ -189,7 +192,7 @@ if not greeting or greeting == '' then
   end
 end
 push_turn(KEYS, 'bot', greeting, ARGV[2], ARGV[7], 0, ARGV[8], ARGV[9], ARGV[3])
-return {'new', redis.call('LINDEX', KEYS[2], 0)}
+return {'new', redis.call('LINDEX', KEYS[2], 0), unpack(memory)}
 """
 )
 
@@ -524,11 +527,16 @@ class HotStore:
             # Not one SET NX GET: Redis 6.2 (the embedded server) refuses NX with GET.
             pipe.set(ref_key, ref, nx=True, ex=s.call_ttl_s)
             pipe.get(ref_key)
-            self._read_memory(pipe, caller)
             _evalsha(
                 pipe,
                 self._start,
-                [state, log, self._caller_key(caller, "turns"), self._caller_key(caller, "meta")],
+                [
+                    state,
+                    log,
+                    self._caller_key(caller, "turns"),
+                    self._caller_key(caller, "meta"),
+                    self._caller_key(caller, "sums"),
+                ],
                 [
                     caller.bot_number,
                     _ms(started_at),
@@ -549,7 +557,7 @@ class HotStore:
             # a repeated start keeps the score it has.
             pipe.zadd(self._live_key, {member: _ms(started_at)}, nx=True)
 
-        _, existing, meta, turns, sums, (status, first), _ = await self._pipelined(commands, self._start)
+        _, existing, (status, first, meta, turns, sums), _ = await self._pipelined(commands, self._start)
         if existing is not None and existing != ref:
             # The call belongs to someone else or has ended: undo what this start wrote in passing.
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -568,7 +576,7 @@ class HotStore:
         said = _decode_turn(str(first)) if first else None
         return Started(
             is_new=status == "new",
-            memory=self._complete_memory(caller, meta, turns, sums),
+            memory=self._complete_memory(caller, _pairs(meta), turns, sums),
             greeting=said.text if said is not None and said.role is Role.BOT else None,
         )
 
