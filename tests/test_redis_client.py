@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, Connection, UnixDomainSocketConnection
 
 from callmemory.memory.redis_client import redis_client
+
+
+def _connection(client: Redis) -> AbstractConnection:
+    pool = client.connection_pool
+    return pool.connection_class(**pool.connection_kwargs)
+
 
 COMMANDS: list[tuple[Any, ...]] = [
     ("SET", "cm:{ab}:meta", "Grüße, 👋", "EX", 86400),
@@ -22,7 +29,7 @@ def test_a_command_is_packed_to_the_bytes_redis_py_sends(command: tuple[Any, ...
     ours = redis_client("redis://127.0.0.1:6379/0", max_connections=1, timeout_s=1)
     theirs = Connection(decode_responses=True)
 
-    packed = ours.connection_pool.make_connection().pack_command(*command)
+    packed = _connection(ours).pack_command(*command)
 
     assert b"".join(packed) == b"".join(theirs.pack_command(*command))
 
@@ -30,7 +37,7 @@ def test_a_command_is_packed_to_the_bytes_redis_py_sends(command: tuple[Any, ...
 def test_a_unix_socket_redis_gets_the_same_packing() -> None:
     client = redis_client("unix:///tmp/redis.sock", max_connections=1, timeout_s=1)
 
-    connection = client.connection_pool.make_connection()
+    connection = _connection(client)
 
     assert isinstance(connection, UnixDomainSocketConnection)
     assert type(connection).pack_command is not UnixDomainSocketConnection.pack_command
