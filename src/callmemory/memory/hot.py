@@ -612,8 +612,31 @@ class HotStore:
         if self._caller_of_ref(call, ref) != caller:
             raise CallerMismatch(f"call {call.call_id!r} is in progress for another caller")
 
-    def _getex_ref(self, pipe: Pipeline, call: CallRef) -> None:
-        pipe.getex(self._callref_key(call), ex=self._s.call_ttl_s)
+    async def _script(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[str | int],
+        *,
+        checking: tuple[CallRef, CallerId] | None = None,
+    ) -> Any:
+        """Run `script`; with `checking` (a call and its caller, perhaps from known_caller()), in the
+        round trip that also reads the call's callref, which must name that caller and a live call.
+
+        The scripts refuse a call that is not live; the callref tells an ended call from a lost one.
+        """
+        if checking is None:
+            return await script(keys=keys, args=args)
+        call, caller = checking
+
+        def commands(pipe: Pipeline) -> None:
+            # GETEX: every event of the call keeps its index alive as long as its state.
+            pipe.getex(self._callref_key(call), ex=self._s.call_ttl_s)
+            _evalsha(pipe, script, keys, args)
+
+        ref, result = await self._pipelined(commands, script)
+        self._check_ref(call, caller, ref)
+        return result
 
     async def ended_caller(self, call: CallRef) -> CallerId | None:
         """The caller of a call that has ended (from its tombstone), or None."""
@@ -701,17 +724,7 @@ class HotStore:
             "claim" if role is Role.CALLER else "answer",
             int(read_back),
         ]
-        if check_ref:
-
-            def commands(pipe: Pipeline) -> None:
-                self._getex_ref(pipe, call)
-                _evalsha(pipe, self._append, keys, args)
-
-            ref, result = await self._pipelined(commands, self._append)
-            # The script refuses a call that is not live; the callref tells an ended call from a lost one.
-            self._check_ref(call, caller, ref)
-        else:
-            result = await self._append(keys=keys, args=args)
+        result = await self._script(self._append, keys, args, checking=(call, caller) if check_ref else None)
         if result[0] == -2:
             raise DuplicateEvent(_decode_answer(result[1]) if result[1] else None)
         if result[0] == 0:
@@ -768,16 +781,9 @@ class HotStore:
         state, log = self._call_keys(call, caller)
         keys = [state, log]
         args: list[str | int] = [cutoff, _ms(ended_at) if ended_at else "", reason or ""]
-        if check_ref:
-
-            def commands(pipe: Pipeline) -> None:
-                self._getex_ref(pipe, call)
-                _evalsha(pipe, self._begin_end, keys, args)
-
-            ref, result = await self._pipelined(commands, self._begin_end)
-            self._check_ref(call, caller, ref)
-        else:
-            result = await self._begin_end(keys=keys, args=args)
+        result = await self._script(
+            self._begin_end, keys, args, checking=(call, caller) if check_ref else None
+        )
         if not result:
             return None
         if isinstance(result, str | int):
