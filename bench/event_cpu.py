@@ -21,8 +21,8 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,18 @@ import uvloop
 from pydantic import SecretStr
 
 from callmemory.app import create_app
-from callmemory.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from load import CALLMEMORY, free_port  # noqa: E402 - the sibling script's helpers
-from support.services import scratch_stores  # noqa: E402 - the tests' choice of servers
+from load import CALLMEMORY, free_port
+
+from support.services import scratch_settings, scratch_stores
 
 BOT = "+14155550000"
 ASGI = Any
 
 
-@asynccontextmanager
-async def stub_llm() -> AsyncIterator[str]:
+@contextmanager
+def stub_llm() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [*CALLMEMORY, "stub-llm", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -92,11 +92,17 @@ async def post(app: ASGI, state: dict[str, Any], event: dict[str, Any]) -> dict[
     return answer
 
 
-async def one_call(app: ASGI, state: dict[str, Any], caller: str, turns: int, cpu: dict[str, list[float]]) -> None:
+async def one_call(
+    app: ASGI, state: dict[str, Any], caller: str, turns: int, cpu: dict[str, list[float]]
+) -> None:
     call_id = f"e-{uuid.uuid4().hex[:16]}"
     events = [{"type": "call.ringing", "to": BOT}]
     events += [
-        {"type": "call.speech_recognized", "speech": f"Question {n}: where is my order 4417?", "event_id": f"{n}"}
+        {
+            "type": "call.speech_recognized",
+            "speech": f"Question {n}: where is my order 4417?",
+            "event_id": f"{n}",
+        }
         for n in range(turns)
     ]
     events.append({"type": "call.hangup"})
@@ -106,15 +112,11 @@ async def one_call(app: ASGI, state: dict[str, Any], caller: str, turns: int, cp
         cpu[str(event["type"]).removeprefix("call.")].append(time.process_time() - started)
 
 
-async def main(calls: int, turns: int, callers: int, rounds: int, profile: str | None) -> None:
-    async with scratch_stores("eventcpu") as (url, redis_url, prefix), stub_llm() as llm_url:
-        settings = Settings(
-            _env_file=None,
-            environment="test",
-            database_url=url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            hash_secret=SecretStr("bench-secret-0123456789abcdef"),
+async def main(llm_url: str, args: argparse.Namespace) -> None:
+    calls, turns, callers, rounds, profile = args.calls, args.turns, args.callers, args.rounds, args.profile
+    async with scratch_stores("eventcpu") as stores:
+        settings = scratch_settings(
+            stores,
             openai_api_key=SecretStr("sk-bench"),
             openai_base_url=llm_url,
             summary_worker=False,
@@ -122,7 +124,8 @@ async def main(calls: int, turns: int, callers: int, rounds: int, profile: str |
         )
         app = create_app(settings)
         numbers = [f"+1415{n:07d}" for n in range(callers)]
-        async with app.router.lifespan_context(app) as state:
+        async with app.router.lifespan_context(app) as lifespan_state:
+            state: dict[str, Any] = dict(lifespan_state or {})
             for number in numbers:  # every caller has called before: the ringings measured are returning
                 await one_call(app, dict(state), number, turns, defaultdict(list))
             print(f"{calls} calls of {turns} turns per round, {callers} returning callers, CPU ms per event")
@@ -140,7 +143,9 @@ async def main(calls: int, turns: int, callers: int, rounds: int, profile: str |
                 row = [statistics.fmean(cpu[k]) * 1000 for k in ("ringing", "speech_recognized", "hangup")]
                 print(f"{n:>5} " + " ".join(f"{v:>9.3f}" for v in [*row, statistics.fmean(every) * 1000]))
             if profiler is not None and profile is not None:
-                profiler.dump_stats(profile)  # read with: python -m pstats FILE (the figures above include its cost)
+                profiler.dump_stats(
+                    profile
+                )  # read with: python -m pstats FILE (the figures above include its cost)
 
 
 if __name__ == "__main__":
@@ -151,4 +156,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="write cProfile statistics of the measured rounds to this file")
     args = parser.parse_args()
-    uvloop.run(main(args.calls, args.turns, args.callers, args.rounds, args.profile))
+    with stub_llm() as llm:
+        uvloop.run(main(llm, args))

@@ -21,7 +21,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from callmemory.db.session import create_sessionmaker
@@ -31,10 +30,9 @@ from callmemory.memory.jobs import SummaryQueue, SummaryResult
 from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallRecord, Turn
 from callmemory.services import Services, open_services
-from callmemory.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support.services import scratch_stores  # the tests' choice of servers, made importable above
+from support.services import scratch_settings, scratch_stores  # the tests' servers, importable above
 
 BOT = "+14155550000"
 HISTORY = (1, 10, 100, 1000)
@@ -125,18 +123,9 @@ async def measure(services: Services, redis: Redis, caller: CallerId, reads: int
 
 
 async def main(reads: int, cold_reads: int) -> None:
-    async with scratch_stores("bench") as (url, redis_url, prefix):
-        settings = Settings(
-            _env_file=None,
-            environment="test",
-            database_url=url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            hash_secret=SecretStr("bench-secret-0123456789abcdef"),
-            openai_api_key=None,
-            summary_worker=False,
-        )
-        redis = Redis.from_url(redis_url, decode_responses=True)
+    async with scratch_stores("bench") as stores:
+        settings = scratch_settings(stores, openai_api_key=None, summary_worker=False)
+        redis = Redis.from_url(stores[1], decode_responses=True)
         async with open_services(settings) as services:
             callers = {n: services.memory.address(BOT, f"+1415555{n:04d}") for n in HISTORY}
             t0 = time.perf_counter()

@@ -38,7 +38,7 @@ from callmemory.settings import Settings
 from callmemory.stub_llm import StubLLM, StubServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support.services import scratch_stores  # the tests' choice of servers, made importable above
+from support.services import scratch_settings, scratch_stores  # the tests' servers, importable above
 
 BOT = "+14155550000"
 TABLES = ("callers", "calls", "turns", "summary_jobs", "erasures")
@@ -151,13 +151,8 @@ async def main(count: int, calls: int, turns: int) -> None:
         redis = Redis.from_url(redis_url, decode_responses=True)
         empty = await postgres_usage(url)
         async with stub.running() as llm:
-            settings = Settings(
-                _env_file=None,
-                environment="test",
-                database_url=url,
-                redis_url=redis_url,
-                redis_prefix=prefix,
-                hash_secret=SecretStr("sizing-secret-0123456789abcdef"),
+            settings = scratch_settings(
+                (url, redis_url, prefix),
                 openai_api_key=SecretStr("sk-sizing"),
                 openai_base_url=llm.base_url,
                 summary_poll_s=0.2,

@@ -17,13 +17,16 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from callmemory.db.migrate import upgrade
 from callmemory.embedded import EmbeddedPostgres, EmbeddedRedis
+from callmemory.settings import Settings
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -115,3 +118,17 @@ async def scratch_stores(label: str) -> AsyncIterator[tuple[str, str, str]]:
             await redis.delete(*keys)
         await redis.aclose()
         await drop_database(server, name)
+
+
+def scratch_settings(stores: tuple[str, str, str], **overrides: Any) -> Settings:
+    """Settings for a bench script on its `scratch_stores`: no .env file, a fixed hash secret."""
+    url, redis_url, prefix = stores
+    return Settings(
+        _env_file=None,
+        environment="test",
+        database_url=url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        hash_secret=SecretStr("bench-secret-0123456789abcdef"),
+        **overrides,
+    )
