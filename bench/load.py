@@ -115,7 +115,14 @@ class Callers:
 
 
 async def one_call(
-    http: aiohttp.ClientSession, url: str, caller: str, turns: int, *, stats: Stats, callers: Callers
+    http: aiohttp.ClientSession,
+    url: str,
+    caller: str,
+    turns: int,
+    *,
+    stats: Stats,
+    callers: Callers,
+    pause_s: float = 0.0,
 ) -> None:
     call_id = f"b-{uuid.uuid4().hex[:16]}"
     # A first call goes to Postgres for the caller's memory (and finds none): reported on its own.
@@ -130,15 +137,18 @@ async def one_call(
 
     await send(ringing, {"type": "call.ringing", "to": BOT})
     for n in range(turns):
+        # The bot's answer being spoken and the caller's next sentence; 0: events back to back.
+        await asyncio.sleep(pause_s)
         speech = f"Question {n}: where is my order {random.randint(1000, 9999)}?"
         await send(
             "speech", {"type": "call.speech_recognized", "speech": speech, "event_id": f"{call_id}-{n}"}
         )
+    await asyncio.sleep(pause_s)
     await send("hangup", {"type": "call.hangup"})
 
 
 async def drive(
-    base_url: str, concurrency: int, seconds: float, turns: int, callers: Callers
+    base_url: str, concurrency: int, seconds: float, turns: int, callers: Callers, *, pause_s: float = 0.0
 ) -> tuple[Stats, float]:
     stats = Stats()
     url = f"{base_url}/webhook/call"
@@ -149,9 +159,10 @@ async def drive(
         async def caller_loop() -> None:
             # Calls start spread over the first second, as they would arrive, not all in one instant
             # (in lockstep every ringing would queue behind 49 others for the whole run).
-            await asyncio.sleep(random.uniform(0, 1))
+            await asyncio.sleep(random.uniform(0, 1 + pause_s))
             while time.perf_counter() < deadline:
-                await one_call(http, url, random.choice(callers.pool), turns, stats=stats, callers=callers)
+                caller = random.choice(callers.pool)
+                await one_call(http, url, caller, turns, stats=stats, callers=callers, pause_s=pause_s)
 
         started = time.perf_counter()
         await asyncio.gather(*(caller_loop() for _ in range(concurrency)))
@@ -314,6 +325,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario")
     parser.add_argument("--turns", type=int, default=3, help="speech turns per call")
     parser.add_argument(
+        "--pause-ms",
+        type=float,
+        default=0.0,
+        help="pause before each event after the ringing, as on a phone line where the bot's answer is "
+        "spoken and the caller answers it (default: none, events back to back)",
+    )
+    parser.add_argument(
         "--drain-seconds", type=float, default=60.0, help="how long to wait for queued summaries after each"
     )
     parser.add_argument(
@@ -387,12 +405,20 @@ def main() -> None:
                     # On uvloop: the driver shares the 2 cores with the service it measures.
                     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                         stats, elapsed = runner.run(
-                            drive(base_url, int(concurrency), args.seconds, args.turns, callers)
+                            drive(
+                                base_url,
+                                int(concurrency),
+                                args.seconds,
+                                args.turns,
+                                callers,
+                                pause_s=args.pause_ms / 1000,
+                            )
                         )
                     cpu_after = cpu_seconds(service.pid)
                     service_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
                     title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
                     title += f", {args.workers} workers"
+                    title += f", {args.pause_ms:.0f} ms between a call's events" if args.pause_ms else ""
                     report(title, stats, elapsed, delay_ms, service_cpu)
                     report_backlog(database, args.drain_seconds)
                 if profiler is not None:

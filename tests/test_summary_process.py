@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -43,8 +44,10 @@ async def test_serve_summarises_calls_in_its_own_process_at_lower_priority(
 
             await eventually(summarised)
             niceness = worker.nice() - psutil.Process(process.pid).nice()
+            policy = os.sched_getscheduler(worker.pid)
 
     assert niceness == NICENESS
+    assert policy == os.SCHED_IDLE
     assert not worker.is_running(), "stopped with serve"
 
 

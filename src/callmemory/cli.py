@@ -139,6 +139,8 @@ def summarise(args: argparse.Namespace) -> None:
     logging.config.dictConfig(log_config(args.log_level, fmt=settings.log_format))
     if args.nice:
         os.nice(args.nice)
+    if args.idle and hasattr(os, "SCHED_IDLE"):  # Linux
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     parent = os.environ.get("CALLMEMORY_SUMMARY_PARENT_PID")
     sys.exit(asyncio.run(run_summaries(settings, parent_pid=int(parent) if parent else None)))
 
@@ -316,6 +318,12 @@ def _add_service_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     p_summarise.add_argument("--log-level", default="info")
     p_summarise.add_argument("--nice", type=int, default=0, help="lower the process's CPU priority by this")
+    p_summarise.add_argument(
+        "--idle",
+        action="store_true",
+        help="Linux: run in the idle scheduling class, so that any other process needing the CPU takes it "
+        "at once (a low priority alone still lets this process finish its time slice first)",
+    )
     p_summarise.set_defaults(run=summarise)
 
     p_migrate = commands.add_parser("migrate", help="apply database migrations to DATABASE_URL")

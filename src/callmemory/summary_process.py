@@ -25,7 +25,9 @@ from callmemory.settings import Settings
 log = logging.getLogger(__name__)
 
 # The lowest priority: under a load peak the web workers take the CPU and summaries wait. At `nice` 10
-# the summary worker still took up to a fifth of the machine from calls in the load benchmark.
+# the summary worker still took up to a fifth of the machine from calls in the load benchmark. And in
+# the idle scheduling class (Linux), where a waking web worker preempts it at once: at `nice` 19 alone
+# it could keep a core for the rest of its time slice, milliseconds that a ringing waited through.
 NICENESS = 19
 _PARENT_CHECK_S = 1.0
 _RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # after each exit in a row; reset by a long run
@@ -70,6 +72,7 @@ class SummaryProcess:
             log_level,
             "--nice",
             str(NICENESS),
+            "--idle",
         ]
         self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
