@@ -427,15 +427,11 @@ class HotStore:
     async def read_caller(self, caller: CallerId) -> CallerMemory | None:
         """The caller's hot memory, or None when Redis has none (expired, flushed, never seen)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            self._read_memory(pipe, caller)
+            pipe.hgetall(self._caller_key(caller, "meta"))
+            pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
+            pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
             meta, turns, sums = await pipe.execute()
         return self._complete_memory(caller, meta, turns, sums)
-
-    def _read_memory(self, pipe: Pipeline, caller: CallerId) -> None:
-        """Queue the reads of the caller's memory on `pipe`: their replies are meta, turns, summaries."""
-        pipe.hgetall(self._caller_key(caller, "meta"))
-        pipe.lrange(self._caller_key(caller, "turns"), 0, -1)
-        pipe.lrange(self._caller_key(caller, "sums"), 0, -1)
 
     async def hydrate(self, memory: CallerMemory) -> bool:
         """Store memory loaded from the archive; False when complete hot memory appeared meanwhile."""
@@ -645,11 +641,6 @@ class HotStore:
             return None
         _, bot, caller_hash = str(ref).split("|", 2)
         return CallerId(bot_number=bot, caller_hash=caller_hash)
-
-    async def first_turn(self, call: CallRef, caller: CallerId) -> Turn | None:
-        _, log = self._call_keys(call, caller)
-        raw = await self._redis.lindex(log, 0)
-        return _decode_turn(str(raw)) if raw is not None else None
 
     async def event_answer(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
         """The answer stored for a platform event; None while it is pending or if it is unknown."""
