@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from callmemory.settings import Settings
+from callmemory.stub_llm import hold
 from conftest import running
 from support.llm import FakeLLM
 from support.phone import Phone
@@ -110,3 +112,12 @@ async def test_a_stub_that_keeps_no_requests_still_answers(settings: Settings, l
 
     assert answer == "You said: Is anyone there?"
     assert llm.requests == []
+
+
+async def test_the_stub_holds_a_request_for_its_whole_delay() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    await hold(0.05)
+
+    assert loop.time() - started >= 0.05
