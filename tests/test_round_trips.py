@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection
 
 from callmemory.conversation.greeting import Greetings
 from callmemory.errors import CallAlreadyEnded
@@ -34,7 +34,9 @@ CALLER = CallerId(bot_number="+14155550000", caller_hash="ab" * 16)
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-class CountingConnection(Connection):
+class CountingConnection(AbstractConnection):
+    """Counts sends on whichever connection class the URL calls for (TCP, or the embedded unix socket)."""
+
     sends = 0
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
@@ -60,9 +62,8 @@ class Counted:
 
 @pytest.fixture
 async def counted(redis_url: str) -> AsyncIterator[Counted]:
-    pool = BlockingConnectionPool.from_url(
-        redis_url, decode_responses=True, connection_class=CountingConnection
-    )
+    pool = BlockingConnectionPool.from_url(redis_url, decode_responses=True)
+    pool.connection_class = type("Counting", (CountingConnection, pool.connection_class), {})
     client = Redis.from_pool(pool)
     prefix = f"cmtest-{uuid.uuid4().hex[:10]}"
     settings = HotSettings(prefix=prefix)
