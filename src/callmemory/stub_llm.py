@@ -29,8 +29,8 @@ from callmemory.local_server import served
 async def hold(seconds: float) -> None:
     """Sleep for `seconds`, to within a millisecond.
 
-    A plain asyncio.sleep overshoots on some virtual machines by a few percent of its length (20 ms of a
-    400 ms sleep was seen on the benchmark machine), which a benchmark would count as the service's own
+    A plain asyncio.sleep overshoots on some virtual machines by a percent or more of its length (4-6 ms
+    of a 400 ms sleep on the benchmark machine), which a benchmark would count as the service's own
     time. So most of the time is slept at once and the rest in shorter and shorter steps.
     """
     loop = asyncio.get_running_loop()

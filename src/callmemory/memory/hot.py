@@ -179,14 +179,15 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if status then return {status, redis.call('LINDEX', KEYS[2], 0), unpack(memory)} end
 redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'last', ARGV[2], 'seq', 0, 'status', 'live')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local meta = redis.call('HMGET', KEYS[4], 'greeting', 'calls', 'topic', 'partial')
-if ARGV[10] ~= '1' or #memory[1] == 0 or meta[4] == '1' then return {'new', false, unpack(memory)} end
-local greeting = meta[1]
+local meta = {}
+for i = 1, #memory[1], 2 do meta[memory[1][i]] = memory[1][i + 1] end
+if ARGV[10] ~= '1' or #memory[1] == 0 or meta.partial == '1' then return {'new', false, unpack(memory)} end
+local greeting = meta.greeting
 if not greeting or greeting == '' then
-  if tonumber(meta[2] or '0') == 0 and #memory[2] == 0 then
+  if tonumber(meta.calls or '0') == 0 and #memory[2] == 0 then
     greeting = ARGV[4]
-  elseif meta[3] and meta[3] ~= '' then
-    greeting = string.gsub(ARGV[5], '{topic}', (string.gsub(meta[3], '%%', '%%%%')))
+  elseif meta.topic and meta.topic ~= '' then
+    greeting = string.gsub(ARGV[5], '{topic}', (string.gsub(meta.topic, '%%', '%%%%')))
   else
     greeting = ARGV[6]
   end
