@@ -16,13 +16,10 @@ import argparse
 import cProfile
 import json
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +29,11 @@ from pydantic import SecretStr
 from callmemory.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from load import CALLMEMORY, free_port
-
 from support.services import scratch_settings, scratch_stores
+from support.serving import stub_llm_process  # the tests' helpers, made importable above
 
 BOT = "+14155550000"
 ASGI = Any
-
-
-@contextmanager
-def stub_llm() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*CALLMEMORY, "stub-llm", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        assert proc.stdout is not None
-        while b"listening" not in proc.stdout.readline():
-            if proc.poll() is not None:
-                raise RuntimeError("the stub LLM did not start")
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def post(app: ASGI, state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -156,5 +135,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="write cProfile statistics of the measured rounds to this file")
     args = parser.parse_args()
-    with stub_llm() as llm:
+    with stub_llm_process() as llm:
         uvloop.run(main(llm, args))

@@ -94,9 +94,9 @@ class CallHandler:
             caller = await self._caller_of(event)
             try:
                 heard = await self._hear(event.call, caller, text, None, event=event.event_key)
-            except CallNotStarted:
+            except CallNotStarted as lost:
                 # This process knew the call, but Redis has lost it since (see _caller_of).
-                caller = await self._reopen(event)
+                caller = await self._reopen(event, lost)
                 heard = await self._hear(event.call, caller, text, None, event=event.event_key)
         except CallAlreadyEnded:
             # A redelivery after the hangup still gets its answer; a new event of an ended call does not.
@@ -151,15 +151,13 @@ class CallHandler:
     async def _caller_of(self, event: CallerSpoke) -> CallerId:
         try:
             return await self._memory.locate(event.call, event.caller_number)
-        except CallNotStarted:
-            return await self._reopen(event)
+        except CallNotStarted as lost:
+            return await self._reopen(event, lost)
 
-    async def _reopen(self, event: CallerSpoke) -> CallerId:
-        """Open a call that has no live state at one of its turns, or raise CallNotStarted."""
+    async def _reopen(self, event: CallerSpoke, lost: CallNotStarted) -> CallerId:
+        """Open a call that has no live state at one of its turns, or raise `lost` when it cannot be."""
         if event.bot_number is None and not self._memory.has_default_bot:
-            raise CallNotStarted(
-                f"call {event.call.call_id!r} has not started: no ringing event was received"
-            )
+            raise lost
         # No live state: the ringing never reached us, or Redis lost the call. The caller is on the line,
         # so the call is opened here (memory rehydrated from the archive) and goes on from this turn.
         log.warning("call %s has no live state; reopening it at this turn", event.call.call_id)
