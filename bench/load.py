@@ -43,6 +43,7 @@ POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BOT = "+14155550000"
 CALLMEMORY = [sys.executable, "-m", "callmemory.cli"]
+CPU_PARTS = ("web workers", "summary worker", "stub LLM", "driver", "redis", "postgres", "other")
 
 
 def free_port() -> int:
@@ -65,33 +66,57 @@ class Stats:
             self.errors[kind] += 1
 
 
-def cpu_seconds(root: int) -> tuple[float, float]:
-    """CPU time (user + system) used so far by a process and its descendants (Linux /proc): the web
-    side (serve and its workers), and the summary worker process."""
+def _process_table() -> dict[int, tuple[int, str, float]]:
+    """Every process on the machine: pid -> (parent pid, name, CPU seconds used so far), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
+    table: dict[int, tuple[int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+            head, fields = (entry / "stat").read_text().rsplit(")", 1)
+            rest = fields.split()
+            name = head.split("(", 1)[1]
+            table[int(entry.name)] = (int(rest[1]), name, (int(rest[11]) + int(rest[12])) / tick)
+    return table
+
+
+def _descendants(table: dict[int, tuple[int, str, float]], root: int) -> set[int]:
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        children = [pid for pid, (ppid, _, _) in table.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
-    web = summaries = 0.0
-    for pid in tree:
-        with contextlib.suppress(OSError):
-            if b"summarise" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                summaries += times.get(pid, 0.0)
-                continue
-        web += times.get(pid, 0.0)
-    return web, summaries
+    return tree
+
+
+def cpu_by_part(service: int, stub: int) -> dict[str, float]:
+    """CPU seconds used so far (user + system), by part of the benchmark: the service's web workers and
+    its summary worker, the stub LLM, this driver, Redis, Postgres, and everything else on the machine
+    (exited processes are not counted)."""
+    table = _process_table()
+    parts: dict[str, float] = defaultdict(float)
+    web = _descendants(table, service)
+    stubs = _descendants(table, stub)
+    for pid, (_, name, seconds) in table.items():
+        if pid in web:
+            with contextlib.suppress(OSError):
+                if b"summarise" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    parts["summary worker"] += seconds
+                    continue
+            parts["web workers"] += seconds
+        elif pid in stubs:
+            parts["stub LLM"] += seconds
+        elif pid == os.getpid():
+            parts["driver"] += seconds
+        elif name.startswith("redis"):
+            parts["redis"] += seconds
+        elif name.startswith("postgres"):
+            parts["postgres"] += seconds
+        else:
+            parts["other"] += seconds
+    return parts
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -192,17 +217,20 @@ def warm_up(base_url: str, turns: int, callers: Callers, *, every_caller: bool) 
     print(f"\nwarm-up: {time.perf_counter() - started:.0f} s; {len(callers.called)} callers have called")
 
 
-def report(
-    title: str, stats: Stats, elapsed: float, delay_ms: float, service_cpu: tuple[float, float]
-) -> None:
+def report(title: str, stats: Stats, elapsed: float, delay_ms: float, cpu: dict[str, float]) -> None:
     total = sum(len(v) for v in stats.latencies.values())
     print(f"\n{title}: {total} events in {elapsed:.1f} s = {total / elapsed:.0f} events/s")
     # CPU per event is steadier than events/s on a machine shared with the driver, stub and databases.
-    web, summaries = service_cpu
+    web = cpu["web workers"]
     print(
         f"  service CPU: web workers {web:.1f} s = {web / elapsed:.2f} cores, "
-        f"{1000 * web / max(total, 1):.2f} ms per event; summary worker {summaries:.1f} s"
+        f"{1000 * web / max(total, 1):.2f} ms per event; summary worker {cpu['summary worker']:.1f} s"
     )
+    # Where the machine's 2 cores went: the service is not alone on them.
+    shares = ", ".join(f"{part} {seconds / elapsed:.2f}" for part, seconds in cpu.items())
+    idle = (os.cpu_count() or 1) - sum(cpu.values()) / elapsed
+    print(f"  cores used: {shares}, idle {idle:.2f}")
+    print(f"  CPU per event, all parts: {1000 * sum(cpu.values()) / max(total, 1):.2f} ms")
     print(f"  HTTP statuses: {dict(sorted(stats.statuses.items()))}")
     print(f"  {'event':<18}{'count':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     rows = dict(stats.latencies)
@@ -379,7 +407,7 @@ def main() -> None:
             serve += args.serve_args.split()
             service_log = data_dir / f"service-{delay_ms:.0f}ms.log"
             with (
-                process(stub, env, "listening", data_dir / "stub.log"),
+                process(stub, env, "listening", data_dir / "stub.log") as stub_process,
                 process(serve, env, "API docs", service_log) as service,
             ):
                 base_url = f"http://127.0.0.1:{port}"
@@ -401,7 +429,7 @@ def main() -> None:
                 for scenario_delay, concurrency in scenarios:
                     if scenario_delay != delay_ms:
                         continue
-                    cpu_before = cpu_seconds(service.pid)
+                    cpu_before = cpu_by_part(service.pid, stub_process.pid)
                     # On uvloop: the driver shares the 2 cores with the service it measures.
                     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                         stats, elapsed = runner.run(
@@ -414,12 +442,12 @@ def main() -> None:
                                 pause_s=args.pause_ms / 1000,
                             )
                         )
-                    cpu_after = cpu_seconds(service.pid)
-                    service_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
+                    cpu_after = cpu_by_part(service.pid, stub_process.pid)
+                    cpu = {part: cpu_after[part] - cpu_before[part] for part in CPU_PARTS}
                     title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
                     title += f", {args.workers} workers"
                     title += f", {args.pause_ms:.0f} ms between a call's events" if args.pause_ms else ""
-                    report(title, stats, elapsed, delay_ms, service_cpu)
+                    report(title, stats, elapsed, delay_ms, cpu)
                     report_backlog(database, args.drain_seconds)
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
