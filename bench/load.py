@@ -329,6 +329,35 @@ def wait_ready(url: str) -> None:
     raise RuntimeError("the service did not become ready")
 
 
+def environment(
+    args: argparse.Namespace, database: str, prefix: str, data_dir: Path, stub_port: int
+) -> dict[str, str]:
+    """The service's environment: local stores under names of the run's own, the stub as its LLM."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CALLMEMORY_")},
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+        "REDIS_URL": REDIS_URL,
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
+        "CALLMEMORY_ENVIRONMENT": "production",
+        "CALLMEMORY_HASH_SECRET": "bench-secret-0123456789abcdef",
+        "CALLMEMORY_REDIS_PREFIX": prefix,
+        "CALLMEMORY_DATA_DIR": str(data_dir),
+        # off: jobs queue in Postgres for summary workers elsewhere (`callmemory summarise`)
+        "CALLMEMORY_SUMMARY_WORKER": str(args.summaries == "process").lower(),
+    }
+
+
+def serve_command(args: argparse.Namespace, port: int) -> tuple[list[str], str]:
+    """The command that runs the service measured, and a line of its output that says it has started."""
+    if args.service == "null":
+        null = ["null_service:app", "--app-dir", str(Path(__file__).resolve().parent)]
+        uvicorn = [sys.executable, "-m", "uvicorn", *null, "--no-access-log"]
+        return [*uvicorn, "--port", str(port), "--workers", str(args.workers)], "Uvicorn running"
+    serve = [*CALLMEMORY, "serve", "--port", str(port), "--workers", str(args.workers)]
+    return [*serve, *args.serve_args.split()], "API docs"
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -339,6 +368,13 @@ def arguments() -> argparse.Namespace:
         help="DELAY_MS:CONCURRENCY, repeatable (default: 0:50, 0:200, 400:50, 400:200)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--service",
+        choices=["callmemory", "null"],
+        default="callmemory",
+        help="null: a service that does nothing but answer and call the stub (bench/null_service.py), "
+        "under the same workers, driver and stub: the floor that the machine and the harness allow",
+    )
     parser.add_argument(
         "--serve-args",
         default="--no-access-log",
@@ -381,39 +417,26 @@ def main() -> None:
     ]
 
     callers = Callers.of(args.callers)
+    summaries = args.service == "callmemory" and args.summaries == "process"
     database = f"callmemory_bench_{uuid.uuid4().hex[:8]}"
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     asyncio.run(create_database(database))
     data_dir = Path(tempfile.mkdtemp(prefix="callmemory-bench-"))
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMEMORY_")}
     try:
         for delay_ms in sorted({d for d, _ in scenarios}):
             stub_port, port = free_port(), free_port()
-            env = {
-                **base_env,
-                "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
-                "REDIS_URL": REDIS_URL,
-                "OPENAI_API_KEY": "sk-bench",
-                "OPENAI_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
-                "CALLMEMORY_ENVIRONMENT": "production",
-                "CALLMEMORY_HASH_SECRET": "bench-secret-0123456789abcdef",
-                "CALLMEMORY_REDIS_PREFIX": prefix,
-                "CALLMEMORY_DATA_DIR": str(data_dir),
-                # off: jobs queue in Postgres for summary workers elsewhere (`callmemory summarise`)
-                "CALLMEMORY_SUMMARY_WORKER": str(args.summaries == "process").lower(),
-            }
+            env = environment(args, database, prefix, data_dir, stub_port)
             stub = [*CALLMEMORY, "stub-llm", "--port", str(stub_port), "--delay-ms", str(delay_ms)]
-            serve = [*CALLMEMORY, "serve", "--port", str(port), "--workers", str(args.workers)]
-            serve += args.serve_args.split()
+            serve, ready = serve_command(args, port)
             service_log = data_dir / f"service-{delay_ms:.0f}ms.log"
             with (
                 process(stub, env, "listening", data_dir / "stub.log") as stub_process,
-                process(serve, env, "API docs", service_log) as service,
+                process(serve, env, ready, service_log) as service,
             ):
                 base_url = f"http://127.0.0.1:{port}"
                 wait_ready(base_url)
                 warm_up(base_url, args.turns, callers, every_caller=not args.new_callers)
-                if args.summaries == "process":
+                if summaries:
                     # The warm-up's summaries are worked off first, not during the measured window.
                     report_backlog(database, args.drain_seconds)
                 profiler = None
@@ -446,9 +469,11 @@ def main() -> None:
                     cpu = {part: cpu_after[part] - cpu_before[part] for part in CPU_PARTS}
                     title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
                     title += f", {args.workers} workers"
+                    title += ", THE NULL SERVICE (bench/null_service.py)" if args.service == "null" else ""
                     title += f", {args.pause_ms:.0f} ms between a call's events" if args.pause_ms else ""
                     report(title, stats, elapsed, delay_ms, cpu)
-                    report_backlog(database, args.drain_seconds)
+                    if args.service == "callmemory":
+                        report_backlog(database, args.drain_seconds)
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(60)
