@@ -228,9 +228,9 @@ def report(title: str, stats: Stats, elapsed: float, delay_ms: float, cpu: dict[
     )
     # Where the machine's 2 cores went: the service is not alone on them.
     shares = ", ".join(f"{part} {seconds / elapsed:.2f}" for part, seconds in cpu.items())
-    idle = (os.cpu_count() or 1) - sum(cpu.values()) / elapsed
-    print(f"  cores used: {shares}, idle {idle:.2f}")
-    print(f"  CPU per event, all parts: {1000 * sum(cpu.values()) / max(total, 1):.2f} ms")
+    used = sum(cpu.values())
+    print(f"  cores used: {shares}, idle {(os.cpu_count() or 1) - used / elapsed:.2f}")
+    print(f"  CPU per event, all parts: {1000 * used / max(total, 1):.2f} ms")
     print(f"  HTTP statuses: {dict(sorted(stats.statuses.items()))}")
     print(f"  {'event':<18}{'count':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     rows = dict(stats.latencies)

@@ -17,7 +17,8 @@ import aiohttp
 
 ACTIONS = json.dumps({"actions": [{"type": "talk", "text": "Hello"}, {"type": "listen"}]}).encode()
 ACK = json.dumps({"status": "ok"}).encode()
-HEADERS = [(b"content-type", b"application/json")]
+JSON_TYPE = {"content-type": "application/json"}
+HEADERS = [(name.encode(), value.encode()) for name, value in JSON_TYPE.items()]
 
 Message = dict[str, Any]
 
@@ -47,8 +48,7 @@ class NullService:
         if event["type"] == "call.speech_recognized":
             assert self._http is not None
             prompt = {"model": "null", "messages": [{"role": "user", "content": event["speech"]}]}
-            json_type = {"content-type": "application/json"}
-            async with self._http.post(self._llm_url, data=json.dumps(prompt), headers=json_type) as reply:
+            async with self._http.post(self._llm_url, data=json.dumps(prompt), headers=JSON_TYPE) as reply:
                 await reply.read()
         return ACTIONS
 

@@ -50,7 +50,7 @@ class Counted:
     settings: HotSettings
 
     def __post_init__(self) -> None:
-        CountingConnection.sends = 0
+        self.reset()
 
     @property
     def round_trips(self) -> int:
