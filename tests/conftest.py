@@ -35,6 +35,7 @@ from support.voipbin import (
     FakeVoipbinApi,
     Voipbin,
     VoipbinApiServer,
+    fake_voipbin_api,
 )
 
 TEST_SECRET = "test-hash-secret-0123456789abcdef"
@@ -188,7 +189,7 @@ async def voipbin_api_server() -> AsyncIterator[VoipbinApiServer]:
 
 @pytest.fixture
 def voipbin_api(voipbin_api_server: VoipbinApiServer) -> FakeVoipbinApi:
-    voipbin_api_server.api = FakeVoipbinApi()
+    voipbin_api_server.api = fake_voipbin_api()
     return voipbin_api_server.api
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
 from callmemory.telephony import voipbin as voipbin_wire
 from conftest import running
 from support.llm import FakeLLM
+from support.metrics import scrape
 from support.voipbin import (
     ACCESS_KEY,
     MANAGED_BOT,
@@ -90,7 +93,9 @@ async def test_a_caller_transcript_is_answered_by_our_llm_through_the_rest_api(
     assert talk["call_id"] == call.call_id
     assert talk["text"] == "You said: Where is my parcel?"
     assert (talk["language"], talk["provider"]) == ("en-US", "gcp")
-    assert talk["auth"] == f"Bearer {ACCESS_KEY}"
+    # Where VoIPBin reads an access key; a Bearer header would be parsed as a login JWT and refused.
+    assert talk["cookies"] == {"accesskey": ACCESS_KEY}
+    assert talk["authorization"] is None
     assert talk["query"] == {}  # the access key never travels in a URL that gets logged
 
 
@@ -117,7 +122,8 @@ async def test_a_talk_is_retried_on_5xx(voipbin: Voipbin, voipbin_api: FakeVoipb
 
     await voipbin.deliver_all([call.transcribe_created(), call.transcript("Hello there, anyone?")])
 
-    assert len(voipbin_api.talks) == 3
+    assert [status for _, status in voipbin_api.refused] == [502, 503]
+    assert voipbin_api.said(call.call_id) == ["You said: Hello there, anyone?"]
 
 
 async def test_a_talk_refused_with_4xx_is_not_retried(
@@ -129,8 +135,53 @@ async def test_a_talk_refused_with_4xx_is_not_retried(
 
     await voipbin.deliver_all([call.transcribe_created(), call.transcript("Hello there, anyone?")])
 
-    assert len(voipbin_api.talks) == 1
+    assert [status for _, status in voipbin_api.refused] == [404]
+    assert voipbin_api.talks == []
     assert "VoIPBin refused talk" in caplog.text
+
+
+async def test_a_refused_access_key_is_reported_once_as_a_configuration_error_and_not_retried(
+    voipbin_settings: Settings, llm: FakeLLM, voipbin_api: FakeVoipbinApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong_key = "vb_" + "x" * 30
+    misconfigured = voipbin_settings.model_copy(update={"voipbin_access_key": SecretStr(wrong_key)})
+    async with running(misconfigured) as http:
+        voipbin = Voipbin(http, voipbin_api)
+        for _ in range(2):
+            call = ScriptedCall()
+            await started(voipbin, call)
+            await voipbin.deliver_all([call.transcribe_created(), call.transcript("Hello there, anyone?")])
+        metrics = await scrape(http)
+
+    assert [status for _, status in voipbin_api.refused] == [401, 401]  # one try per answer
+    assert caplog.text.count("configuration error: VoIPBin refused CALLMEMORY_VOIPBIN_ACCESS_KEY") == 1
+    assert metrics.value("callmemory_voipbin_talks_total", outcome="unauthorized") == 2
+    assert wrong_key not in caplog.text
+
+
+async def test_an_answer_ready_after_the_hangup_is_not_spoken_nor_recorded(
+    voipbin: Voipbin, voipbin_api: FakeVoipbinApi, llm: FakeLLM, sql: Rows, voipbin_settings: Settings
+) -> None:
+    llm.delay_s = 0.5
+    call = ScriptedCall()
+    await started(voipbin, call)
+    await voipbin.deliver(call.transcribe_created())
+    answering = asyncio.create_task(voipbin.deliver(call.transcript("Where is my parcel?")))
+
+    async def asked() -> bool:
+        return len(llm.requests) == 1
+
+    await eventually(asked)
+
+    await voipbin.deliver(call.hangup())
+    await answering
+
+    assert voipbin_api.talks == []
+    assert voipbin_api.refused == []  # not even tried: VoIPBin refuses a talk into an ended call
+    assert await archived(sql, call) == [
+        ("bot", voipbin_settings.greeting_new),
+        ("caller", "Where is my parcel?"),
+    ]
 
 
 async def test_transcripts_before_their_transcribe_are_held_then_answered_once(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -20,6 +21,8 @@ from support.voipbin import (
     Voipbin,
     greeting_of,
 )
+
+Rows = Callable[..., Any]
 
 
 async def _keys(redis: Redis, settings: Settings) -> list[str]:
@@ -49,6 +52,27 @@ async def test_managed_ai_fetch_sets_the_memory_brief_greets_and_starts_the_ai(v
     assert _types(actions) == ["variable_set", "talk", "ai_talk"]
     assert actions[0]["option"] == {"key": "caller.memory", "value": NEW_CALLER}
     assert actions[2]["option"]["assistance_id"] == AI_ID
+
+
+async def test_an_outgoing_call_takes_the_called_person_as_the_caller_and_shares_their_memory(
+    voipbin: Voipbin, sql: Rows
+) -> None:
+    incoming = ScriptedCall()
+    await voipbin.actions(incoming)
+    said = incoming.transcript("My parcel 4417 never arrived.")
+    await voipbin.deliver_all([incoming.transcribe_created(), said, incoming.hangup()])
+    outgoing = ScriptedCall(outgoing=True)
+
+    actions = await voipbin.actions(outgoing)
+    await voipbin.deliver_all([outgoing.created(), outgoing.hangup()])
+
+    assert "My parcel 4417 never arrived" in greeting_of(actions)
+    rows = await sql(
+        "SELECT DISTINCT caller_id FROM calls WHERE external_id IN (:a, :b)",
+        a=incoming.call_id,
+        b=outgoing.call_id,
+    )
+    assert len(rows) == 1
 
 
 async def test_fetch_by_post_answers_the_same_actions(voipbin: Voipbin) -> None:
@@ -149,7 +173,7 @@ async def test_the_docs_show_voipbin_events_and_fetch_answers(voipbin: Voipbin) 
     events = spec["paths"]["/voipbin/events"]["post"]["requestBody"]["content"]["application/json"]
     kinds = {e["value"]["type"] for e in events["examples"].values()}
     assert {"call_progressing", "transcript_created", "aimessage_created", "call_hangup"} <= kinds
-    fetch = spec["paths"]["/voipbin/fetch/{token}/{bot}/{caller}"]
+    fetch = spec["paths"]["/voipbin/fetch/{token}/{destination}/{source}"]
     answers = fetch["get"]["responses"]["200"]["content"]["application/json"]["examples"]
     assert {"managed-AI mode", "own-LLM mode"} <= set(answers)
     assert "post" in fetch

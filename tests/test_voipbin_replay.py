@@ -5,6 +5,7 @@ modes: the archive holds what was said, exactly once, in order, and the next cal
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -105,7 +106,7 @@ async def test_a_managed_ai_call_in_order_is_archived_as_said(
     assert await archived(sql, call) == expected
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", range(24))
 @pytest.mark.parametrize("fetch_names_the_activeflow", [True, False])
 async def test_a_managed_ai_call_shuffled_with_redeliveries_is_archived_once_in_order(
     voipbin: Voipbin, sql: Rows, voipbin_settings: Settings, seed: int, fetch_names_the_activeflow: bool
@@ -232,3 +233,123 @@ async def test_the_next_call_is_briefed_from_postgres_when_redis_lost_the_memory
 
     assert "I need help resetting my password" in greeting_of(actions)
     assert all(text in brief_of(actions) for _, text in CONVERSATION)
+
+
+# -- spoken order: VoIPBin delivers each event in its own goroutine, a failed one again a second later --
+SPOKEN = [
+    "Any news about that parcel?",
+    "I also want a refund for order 5521.",
+    "My address changed last week, by the way.",
+    "It is 12 Elm Street now.",
+    "Thanks, bye.",
+]
+ORDER_SEEDS = range(24)
+
+
+def heard_out_of_order(call: ScriptedCall, rng: random.Random) -> list[Event]:
+    """The caller's sentences, made in the order they were said, arriving in any order among the call's
+    other events, some twice; the hangup last."""
+    lines = [call.transcript(text) for text in SPOKEN]
+    events = [call.created(), call.progressing(), call.transcribe_created(), *lines]
+    rng.shuffle(events)
+    return [*with_redeliveries(events, rng), call.hangup()]
+
+
+def order_problems(turns: list[tuple[str, str]], spoken: list[str], api: FakeVoipbinApi) -> list[str]:
+    """What is wrong with an own-LLM call's archive and answers, against SPOKEN; empty when nothing is."""
+    problems = []
+    if [text for role, text in turns if role == "caller"] != SPOKEN:
+        problems.append("caller turns not in spoken order")
+    for before, (role, text) in itertools.pairwise(turns):
+        if role == "bot" and before != ("caller", text.removeprefix("You said: ")):
+            problems.append(f"answer {text!r} does not follow the line it answers")
+    if not spoken or spoken[-1] != f"You said: {SPOKEN[-1]}":
+        problems.append("the last-said line was not answered last")
+    if len(spoken) != len(set(spoken)):
+        problems.append("an answer was spoken twice")
+    if api.refused:
+        problems.append(f"talks refused (after hangup?): {api.refused}")
+    return problems
+
+
+@pytest.mark.parametrize("seed", ORDER_SEEDS)
+async def test_an_own_llm_call_heard_out_of_order_is_archived_and_answered_in_spoken_order(
+    voipbin: Voipbin, voipbin_api: FakeVoipbinApi, sql: Rows, seed: int
+) -> None:
+    call = ScriptedCall()
+    await voipbin.actions(call)
+
+    await voipbin.deliver_all(heard_out_of_order(call, random.Random(seed)))
+
+    spoken = voipbin_api.said(call.call_id)
+    assert order_problems((await archived(sql, call))[1:], spoken, voipbin_api) == []
+
+
+@pytest.mark.parametrize("seed", ORDER_SEEDS[:8])
+async def test_an_own_llm_call_delivered_concurrently_is_archived_and_answered_in_spoken_order(
+    voipbin: Voipbin, voipbin_api: FakeVoipbinApi, llm: FakeLLM, sql: Rows, seed: int
+) -> None:
+    llm.delay_s = 0.05  # answers overlap later deliveries, as a real model's would
+    call = ScriptedCall()
+    await voipbin.actions(call)
+    *events, hangup = heard_out_of_order(call, random.Random(seed))
+
+    await asyncio.gather(*(deliver_like_voipbin(voipbin, e) for e in events))
+    await deliver_like_voipbin(voipbin, hangup)
+
+    spoken = voipbin_api.said(call.call_id)
+    assert order_problems((await archived(sql, call))[1:], spoken, voipbin_api) == []
+
+
+@pytest.mark.parametrize("seed", ORDER_SEEDS[:8])
+async def test_lines_released_together_get_one_answer_to_the_last_said_with_all_of_them_in_the_prompt(
+    voipbin: Voipbin, voipbin_api: FakeVoipbinApi, llm: FakeLLM, seed: int
+) -> None:
+    call = ScriptedCall()
+    await voipbin.actions(call)
+    lines = [call.transcript(text) for text in SPOKEN]
+    random.Random(seed).shuffle(lines)
+
+    await voipbin.deliver_all([*lines, call.transcribe_created()])  # held until their transcribe is known
+
+    assert voipbin_api.said(call.call_id) == [f"You said: {SPOKEN[-1]}"]
+    [request] = llm.requests
+    prompt = llm.prompt_text()
+    assert sorted(SPOKEN, key=prompt.index) == SPOKEN
+    assert request["messages"][-1] == {"role": "user", "content": SPOKEN[-1]}
+
+
+@pytest.mark.parametrize("seed", ORDER_SEEDS[:4])
+async def test_a_line_said_before_one_already_answered_is_recorded_in_its_place_and_not_answered(
+    voipbin: Voipbin, voipbin_api: FakeVoipbinApi, sql: Rows, voipbin_settings: Settings, seed: int
+) -> None:
+    call = ScriptedCall()
+    await voipbin.actions(call)
+    first, second = call.transcript(SPOKEN[0]), call.transcript(SPOKEN[1])
+
+    await voipbin.deliver_all([call.transcribe_created(), second, first, call.hangup()])
+
+    assert voipbin_api.said(call.call_id) == [f"You said: {SPOKEN[1]}"]
+    assert await archived(sql, call) == [
+        ("bot", voipbin_settings.greeting_new),
+        ("caller", SPOKEN[0]),
+        ("caller", SPOKEN[1]),
+        ("bot", f"You said: {SPOKEN[1]}"),
+    ]
+
+
+async def test_the_next_call_is_greeted_and_prompted_in_the_spoken_order_of_the_last(
+    voipbin: Voipbin, llm: FakeLLM
+) -> None:
+    first = ScriptedCall()
+    await voipbin.actions(first)
+    lines = [first.transcript(text) for text in SPOKEN]
+    await voipbin.deliver_all([first.transcribe_created(), *reversed(lines), first.hangup()])
+
+    second = ScriptedCall()
+    actions = await voipbin.actions(second)
+    await voipbin.deliver_all([second.transcribe_created(), second.transcript("Hello again.")])
+
+    assert "Any news about that parcel" in greeting_of(actions)  # the topic: what was said first
+    prompt = llm.prompt_text()
+    assert sorted(SPOKEN, key=prompt.index) == SPOKEN

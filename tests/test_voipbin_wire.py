@@ -14,6 +14,7 @@ from callmemory.errors import InvalidEvent, MalformedBody
 from callmemory.events import Role
 from callmemory.settings import VoipbinBot
 from callmemory.telephony import voipbin, voipbin_examples
+from support.voipbin import AI_ID
 
 SECRET = b"whsec-test-0123"
 BODY = b'{"type":"call_hangup","data":{"id":"5371e9db-d035-4db6-a8d6-0994d33e744e"}}'
@@ -114,6 +115,36 @@ def test_an_outgoing_call_has_the_dialled_party_as_caller() -> None:
     assert (info.caller, info.bot) == ("+15551234567", "+15559876543")
 
 
+@pytest.mark.parametrize(
+    ("direction", "expected"),
+    [
+        ("incoming", ("+15559876543", "+15551234567")),
+        ("outgoing", ("+15551234567", "+15559876543")),
+        (None, ("+15559876543", "+15551234567")),
+    ],
+)
+def test_the_fetch_url_names_the_bot_by_the_calls_direction(
+    direction: str | None, expected: tuple[str, str]
+) -> None:
+    assert voipbin.fetch_parties("+15559876543", " 15551234567", direction) == expected
+
+
+def test_transcripts_sort_by_where_they_were_said_not_by_when_they_were_made() -> None:
+    def said(offset: str, created: str) -> str | None:
+        data = {"id": "t", "transcribe_id": "tr", "tm_transcript": offset, "tm_create": created}
+        return voipbin.Transcript.model_validate(data).spoken
+
+    early = said("0001-01-01 00:00:08.991840", "2024-04-04 07:16:30.000000")
+    late = said("0001-01-01 00:01:02.000000", "2024-04-04 07:16:10.000000")
+    tie_first = said("0001-01-01 00:01:02.000000", "2024-04-04 07:16:11.000000")
+
+    assert sorted([tie_first, late, early], key=str) == [early, late, tie_first]
+
+
+def test_a_transcript_without_any_time_has_no_spoken_position() -> None:
+    assert voipbin.Transcript.model_validate({"id": "t", "transcribe_id": "tr"}).spoken is None
+
+
 def test_a_transcript_in_the_documented_shape_parses() -> None:
     body = {
         "type": "transcript_created",
@@ -176,7 +207,7 @@ def _ids_are_fresh_uuids(actions: list[dict[str, object]]) -> None:
 
 
 def test_managed_ai_fetch_sets_the_brief_greets_then_hands_over_to_the_ai() -> None:
-    bot = VoipbinBot(mode="managed_ai", ai_id="a1b2", language="de-DE", voice_id="de-DE-Standard-A")
+    bot = VoipbinBot(mode="managed_ai", ai_id=AI_ID, language="de-DE", voice_id="de-DE-Standard-A")
 
     actions = voipbin.fetch_actions(bot, "Hallo!", "brief", sleep_ms=1000)
 
@@ -188,7 +219,7 @@ def test_managed_ai_fetch_sets_the_brief_greets_then_hands_over_to_the_ai() -> N
         "provider": "gcp",
         "voice_id": "de-DE-Standard-A",
     }
-    assert actions[2]["option"] == {"assistance_type": "ai", "assistance_id": "a1b2"}
+    assert actions[2]["option"] == {"assistance_type": "ai", "assistance_id": AI_ID}
     _ids_are_fresh_uuids(actions)
 
 

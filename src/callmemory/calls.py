@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
-from callmemory.conversation.responder import Responder
+from callmemory.conversation.responder import Answer, Responder
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent
 from callmemory.events import (
     CallEnded,
@@ -45,6 +46,7 @@ class Heard:
     call: CallRef
     caller: CallerId
     memory: CallerMemory
+    spoken: str | None = None  # where in the call it was said, for platforms that deliver out of order
 
 
 class CallHandler:
@@ -108,16 +110,44 @@ class CallHandler:
             return Reply(say=earlier.text)
         return await self.respond(heard, event=event.event_key)
 
-    async def hear(self, call: CallRef, text: str, *, at: datetime | None = None) -> Heard:
-        """Record what the caller said on a live call known by id alone (platforms without numbers)."""
+    async def hear(
+        self, call: CallRef, text: str, *, at: datetime | None = None, spoken: str | None = None
+    ) -> Heard:
+        """Record what the caller said on a live call known by id alone (platforms without numbers).
+
+        `spoken` (a key that sorts in the order of speech) puts the turn where it was said, ahead of
+        turns said after it that arrived first.
+        """
         text = self._speech_text(text)
-        return await self._hear(call, await self._memory.caller_of(call), text, at)
+        return await self._hear(call, await self._memory.caller_of(call), text, at, spoken=spoken)
+
+    async def respond_later(self, heard: Heard, still_wanted: Callable[[], Awaitable[bool]]) -> Reply | None:
+        """The answer to `heard` for a platform that is told it after the event was acknowledged.
+
+        None when nobody must hear it: `still_wanted()` said no once the LLM had answered (a turn said
+        later has arrived and will be answered instead), or the call ended meanwhile. Either way nothing
+        is recorded. The memory is read again first: turns said just before may have arrived since.
+        """
+        memory = await self._memory.memory_for(heard.caller)
+        answer = await self._ask(heard.call, memory)
+        if not await still_wanted():
+            log.info("call %s: a later turn took the place of this answer; dropped", heard.call.call_id)
+            return None
+        try:
+            await self._memory.record_reply(heard.call, heard.caller, answer.text, fallback=answer.fallback)
+        except CallAlreadyEnded:
+            log.info("call %s ended before its answer was ready; answer dropped", heard.call.call_id)
+            return None
+        return Reply(say=answer.text)
+
+    async def _ask(self, call: CallRef, memory: CallerMemory) -> Answer:
+        prompt = self._prompt.build(memory, call.call_id)
+        return await self._responder.answer(prompt.messages)
 
     async def respond(self, heard: Heard, *, event: str | None = None) -> Reply:
         """Ask the LLM for the answer to a heard turn and record it (as `event`'s answer, if given)."""
         call = heard.call
-        prompt = self._prompt.build(heard.memory, call.call_id)
-        answer = await self._responder.answer(prompt.messages)
+        answer = await self._ask(call, heard.memory)
         try:
             await self._memory.record_reply(
                 call, heard.caller, answer.text, fallback=answer.fallback, event=event
@@ -131,11 +161,20 @@ class CallHandler:
         return Reply(say=answer.text)
 
     async def _hear(
-        self, call: CallRef, caller: CallerId, text: str, at: datetime | None, *, event: str | None = None
+        self,
+        call: CallRef,
+        caller: CallerId,
+        text: str,
+        at: datetime | None,
+        *,
+        event: str | None = None,
+        spoken: str | None = None,
     ) -> Heard:
         # Recorded before the LLM is asked, so what the caller said survives an LLM failure.
-        _, memory = await self._memory.record_turn(call, caller, Role.CALLER, text, at=at, event=event)
-        return Heard(call=call, caller=caller, memory=memory)
+        _, memory = await self._memory.record_turn(
+            call, caller, Role.CALLER, text, at=at, event=event, spoken=spoken
+        )
+        return Heard(call=call, caller=caller, memory=memory, spoken=spoken)
 
     def _speech_text(self, raw: str) -> str:
         text = " ".join(raw.split())

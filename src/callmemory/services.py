@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,7 +31,7 @@ from callmemory.observability.metrics import Metrics
 from callmemory.observability.tracing import start_tracing
 from callmemory.settings import Settings
 from callmemory.summary_worker import SummaryWorker
-from callmemory.telephony.voipbin_api import VoipbinApi
+from callmemory.telephony import voipbin_api
 from callmemory.telephony.voipbin_bridge import VoipbinBridge
 from callmemory.telephony.voipbin_state import VoipbinState
 from callmemory.upkeep import Upkeep, UpkeepSettings
@@ -129,10 +128,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         else None
     )
     voipbin_http = (
-        httpx.AsyncClient(
-            base_url=settings.voipbin_api_url,
-            headers={"Authorization": f"Bearer {settings.voipbin_access_key.get_secret_value()}"},
-            timeout=settings.voipbin_api_timeout_s,
+        voipbin_api.client(
+            settings.voipbin_api_url,
+            settings.voipbin_access_key.get_secret_value(),
+            timeout_s=settings.voipbin_api_timeout_s,
         )
         if settings.voipbin_access_key
         else None
@@ -183,7 +182,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             calls,
             memory,
             VoipbinState(redis, prefix=settings.redis_prefix, ttl_s=settings.call_ttl_s),
-            VoipbinApi(voipbin_http, attempts=settings.voipbin_api_attempts) if voipbin_http else None,
+            (
+                voipbin_api.VoipbinApi(voipbin_http, attempts=settings.voipbin_api_attempts, metrics=metrics)
+                if voipbin_http
+                else None
+            ),
             settings=settings,
             prompt=prompt,
         )

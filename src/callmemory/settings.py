@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import secrets
+import uuid
 from pathlib import Path
 from typing import Literal, Self
 
@@ -61,6 +62,14 @@ class VoipbinBot(BaseModel):
         if self.mode == "managed_ai" and not self.ai_id:
             raise ValueError("a managed_ai bot needs `ai_id`, the uuid of its VoIPBin AI")
         return self
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _env(name: str) -> AliasChoices:
@@ -303,10 +312,19 @@ class Settings(BaseSettings):
 
     @field_validator("voipbin_bots")
     @classmethod
-    def _bot_numbers_are_e164(cls, value: dict[str, VoipbinBot]) -> dict[str, VoipbinBot]:
-        for number in value:
+    def _bots_are_usable(cls, value: dict[str, VoipbinBot]) -> dict[str, VoipbinBot]:
+        for number, bot in value.items():
             if not re.fullmatch(r"\+[0-9]{7,15}", number):
-                raise ValueError(f"voipbin_bots key {number!r} is not an E.164 number like +15559876543")
+                raise ValueError(
+                    f"CALLMEMORY_VOIPBIN_BOTS: key {number!r} is not an E.164 number like +15559876543"
+                )
+            if bot.ai_id is not None and not _is_uuid(bot.ai_id):
+                # VoIPBin parses ai_talk's assistance_id as a UUID and stops the call's flow otherwise:
+                # every call to this number would go silent.
+                raise ValueError(
+                    f"CALLMEMORY_VOIPBIN_BOTS: the ai_id of bot {number} is not a UUID; it must be the id of "
+                    "the bot's VoIPBin AI, like 8c5a9e2a-5b1e-4b7a-9a43-3c2d0f6e1b7d"
+                )
         return value
 
     def voipbin_bot(self, bot_e164: str) -> VoipbinBot:

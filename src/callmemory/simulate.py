@@ -19,15 +19,12 @@ from typing import Any, Final, Protocol, TextIO
 
 import httpx
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from callmemory.app import create_app
 from callmemory.local_server import served
 from callmemory.settings import Settings
 from callmemory.simulate_voipbin import VoipbinCall
+from callmemory.telephony.voipbin_rest_standin import TalkStandIn
 
 HANGUP: Final = "/hangup"
 
@@ -53,27 +50,28 @@ def answers(url: str) -> bool:
 
 # -- VoIPBin's REST API, as far as own-LLM mode uses it ------------------------------------------------
 class TalkApi:
-    """A stand-in for VoIPBin's `POST /v1.0/calls/{id}/talk`: what the service speaks into a call."""
+    """VoIPBin's talk API, played by its stand-in: what the service speaks into each call, in order."""
 
     def __init__(self) -> None:
         self._said: dict[str, asyncio.Queue[str]] = {}
-        self.app = Starlette(routes=[Route("/v1.0/calls/{call_id}/talk", self._talk, methods=["POST"])])
+        self.standin = TalkStandIn(access_key=None, on_talk=self._heard)
+
+    def _heard(self, call_id: str, text: str) -> None:
+        self._queue(call_id).put_nowait(text)
 
     def _queue(self, call_id: str) -> asyncio.Queue[str]:
         return self._said.setdefault(call_id, asyncio.Queue())
-
-    async def _talk(self, request: Request) -> JSONResponse:
-        body: Any = await request.json()
-        text = body.get("text") if isinstance(body, dict) else None
-        if not isinstance(text, str):
-            return JSONResponse({"message": "text is required"}, status_code=400)
-        self._queue(request.path_params["call_id"]).put_nowait(text)
-        return JSONResponse({"id": str(uuid.uuid4())})
 
     async def next_said(self, call_id: str, timeout_s: float) -> str:
         try:
             return await asyncio.wait_for(self._queue(call_id).get(), timeout_s)
         except TimeoutError as exc:
+            refused = [status for call, status in self.standin.refused if call == call_id]
+            if refused:
+                raise SimulationError(
+                    f"the VoIPBin stand-in refused the service's talk request with HTTP {refused[-1]}: is "
+                    "CALLMEMORY_VOIPBIN_ACCESS_KEY the same for the service and for simulate?"
+                ) from exc
             raise SimulationError(
                 f"no talk request reached the VoIPBin stand-in within {timeout_s:.0f} s: is the service's "
                 "CALLMEMORY_VOIPBIN_API_URL pointing at it, with a CALLMEMORY_VOIPBIN_ACCESS_KEY set?"
@@ -167,6 +165,7 @@ class VoipbinPlatform:
         return await self.talks.next_said(self.call.call_id, self.answer_timeout_s)
 
     async def hang_up(self) -> str:
+        self.talks.standin.hung_up(self.call.call_id)  # VoIPBin ends the call before it reports it
         return await self._deliver(self.call.hangup())
 
 
@@ -243,13 +242,17 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
         if options.format == "voipbin":
             port = options.talk_api_port if options.url else 0
             try:
-                talk_url = await stack.enter_async_context(served(talks.app, port=port, lifespan="off"))
+                talk_url = await stack.enter_async_context(
+                    served(talks.standin.app, port=port, lifespan="off")
+                )
             except OSError as exc:
                 raise SimulationError(f"cannot serve the VoIPBin stand-in on port {port}: {exc}") from exc
             if options.url:
                 print(f"VoIPBin REST API stand-in: {talk_url}/v1.0", file=err)
             else:
                 settings = settings.model_copy(update=_voipbin_update(settings, talk_url))
+            key = settings.voipbin_access_key
+            talks.standin.access_key = key.get_secret_value() if key else None
         url = options.url
         if url is None:
             url = await stack.enter_async_context(own_service(settings))

@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from callmemory.local_server import served
 from callmemory.telephony import voipbin
+from callmemory.telephony.voipbin_rest_standin import TALK_PATH, TalkStandIn
 
 WEBHOOK_SECRET = "whsec-test-0123"
 FETCH_TOKEN = "fetch-token-4567"
@@ -30,48 +31,36 @@ AI_ID = "a1b2c3d4-0000-4000-8000-00000000000a"
 CALLER = "+15551234567"
 
 
-@dataclass
-class FakeVoipbinApi:
-    """VoIPBin's REST API for one test: every talk request it got, and how it should fail."""
+# VoIPBin's REST API for one test, authenticating and refusing as VoIPBin's api-manager does.
+FakeVoipbinApi = TalkStandIn
 
-    talks: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[int] = field(default_factory=list)  # statuses answered, in order, before succeeding
 
-    async def talk(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        self.talks.append(
-            {
-                "call_id": request.path_params["call_id"],
-                "auth": request.headers.get("authorization"),
-                "query": dict(request.query_params),
-                **body,
-            }
-        )
-        if self.failures:
-            status = self.failures.pop(0)
-            return JSONResponse({"message": "stub failure"}, status_code=status)
-        return JSONResponse({"id": str(uuid.uuid4())})
-
-    def said(self, call_id: str) -> list[str]:
-        return [t["text"] for t in self.talks if t["call_id"] == call_id]
+def fake_voipbin_api() -> FakeVoipbinApi:
+    return TalkStandIn(access_key=ACCESS_KEY)
 
 
 class VoipbinApiServer:
     """Serves whichever FakeVoipbinApi is in `.api`, on a real local port."""
 
     def __init__(self) -> None:
-        self.api = FakeVoipbinApi()
+        self.api = fake_voipbin_api()
         self.base_url = ""
 
-    async def _talk(self, request: Request) -> JSONResponse:
+    async def _talk(self, request: Request) -> Response:
         return await self.api.talk(request)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[VoipbinApiServer]:
-        app = Starlette(routes=[Route("/v1.0/calls/{call_id}/talk", self._talk, methods=["POST"])])
+        app = Starlette(routes=[Route(TALK_PATH, self._talk, methods=["POST"])])
         async with served(app, lifespan="off") as url:
             self.base_url = f"{url}/v1.0"
             yield self
+
+
+def _offset(into: timedelta) -> str:
+    """A `tm_transcript`: Go's zero time plus the offset into the transcription, as VoIPBin prints it."""
+    minutes, seconds = divmod(into.total_seconds(), 60)
+    return f"0001-01-01 00:{int(minutes):02d}:{seconds:09.6f}"
 
 
 def _tm(at: datetime, *, rfc3339: bool = True) -> str:
@@ -92,7 +81,20 @@ class ScriptedCall:
     transcribe_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # After the fetch's greeting (recorded at the server's now), so turns sort after it.
     start: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(seconds=1))
+    outgoing: bool = False  # the bot calls the caller: VoIPBin's source is then the bot's number
     _tick: int = 0
+
+    @property
+    def source(self) -> str:
+        return self.bot if self.outgoing else self.caller
+
+    @property
+    def destination(self) -> str:
+        return self.caller if self.outgoing else self.bot
+
+    @property
+    def direction(self) -> str:
+        return "outgoing" if self.outgoing else "incoming"
 
     def _next_time(self) -> datetime:
         self._tick += 1
@@ -107,10 +109,10 @@ class ScriptedCall:
             "type": "flow",
             "master_call_id": voipbin.ZERO_UUID,
             "chained_call_ids": [],
-            "source": {"type": "tel", "target": self.caller, "target_name": "", "name": "", "detail": ""},
-            "destination": {"type": "tel", "target": self.bot},
+            "source": {"type": "tel", "target": self.source, "target_name": "", "name": "", "detail": ""},
+            "destination": {"type": "tel", "target": self.destination},
             "status": status,
-            "direction": "incoming",
+            "direction": self.direction,
             "tm_create": _tm(self.start),
             "tm_update": _tm(self._next_time()),
             **extra,
@@ -148,6 +150,8 @@ class ScriptedCall:
         }
 
     def transcript(self, message: str, direction: str = "in") -> dict[str, Any]:
+        """One recognised sentence, said after every transcript made before it by this call."""
+        said = self._next_time()
         return {
             "type": "transcript_created",
             "data": {
@@ -156,8 +160,8 @@ class ScriptedCall:
                 "transcribe_id": self.transcribe_id,
                 "direction": direction,
                 "message": message,
-                "tm_transcript": "0001-01-01 00:00:08.991840",
-                "tm_create": _tm(self._next_time(), rfc3339=False),
+                "tm_transcript": _offset(said - self.start),
+                "tm_create": _tm(said + timedelta(milliseconds=700), rfc3339=False),
             },
         }
 
@@ -201,8 +205,8 @@ class Voipbin:
     async def fetch(
         self, call: ScriptedCall, *, token: str = FETCH_TOKEN, method: str = "GET", activeflow: bool = True
     ) -> httpx.Response:
-        # VoIPBin substitutes the numbers into the URL unencoded.
-        url = f"/voipbin/fetch/{token}/{call.bot}/{call.caller}"
+        # The README's template (destination, source, ?direction=), which VoIPBin fills in unencoded.
+        url = f"/voipbin/fetch/{token}/{call.destination}/{call.source}?direction={call.direction}"
         body = {"reference_id": call.call_id}
         if activeflow:
             body["activeflow_id"] = call.activeflow_id
@@ -217,6 +221,8 @@ class Voipbin:
         return actions
 
     async def deliver(self, event: dict[str, Any], *, signature: str | None = None) -> httpx.Response:
+        if event["type"] == "call_hangup":
+            self.api.hung_up(event["data"]["id"])  # VoIPBin ends the call before it reports the hangup
         body = json.dumps(event).encode()
         header = signature if signature is not None else voipbin.signature(self.secret.encode(), body)
         return await self.http.post(

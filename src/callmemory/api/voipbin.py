@@ -6,7 +6,7 @@ import hmac
 import logging
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
@@ -45,7 +45,9 @@ _FETCH_DOC: Final[dict[str, Any]] = {
     "description": (
         "Configure the `fetch` action's `event_url` as "
         "`https://<host>/voipbin/fetch/<CALLMEMORY_VOIPBIN_FETCH_TOKEN>/${voipbin.call.destination.target}/"
-        "${voipbin.call.source.target}`. Answers a bare JSON array of actions: managed_ai bots get "
+        "${voipbin.call.source.target}?direction=${voipbin.call.direction}`. The bot is the destination of "
+        "an incoming call and the source of an outgoing one; without `direction` the call is taken as "
+        "incoming. Answers a bare JSON array of actions: managed_ai bots get "
         "`variable_set caller.memory`, `talk` (greeting) and `ai_talk`; own_llm bots get `talk`, "
         "`transcribe_start` and `sleep`."
     ),
@@ -64,7 +66,7 @@ _FETCH_DOC: Final[dict[str, Any]] = {
         ),
     },
 }
-_FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
+_FETCH_PATH: Final = "/fetch/{token}/{destination}/{source}"
 
 
 # VoIPBin uses GET unless the action's event_method says otherwise.
@@ -89,14 +91,22 @@ async def fetch(
     request: Request,
     *,
     token: str,
-    bot: str,
-    caller: str,
+    destination: str,
+    source: str,
+    direction: Annotated[
+        str | None,
+        Query(
+            description="`${voipbin.call.direction}`: `outgoing` makes the source the bot's number",
+            examples=["incoming"],
+        ),
+    ] = None,
     settings: SettingsDep,
     bridge: BridgeDep,
     metrics: MetricsDep,
 ) -> list[dict[str, Any]]:
     with metrics.webhook("voipbin") as seen:
         seen.type = "fetch"
+        bot, caller = voipbin.fetch_parties(destination, source, direction)
         return await _fetch(request, token=token, bot=bot, caller=caller, settings=settings, bridge=bridge)
 
 
@@ -118,7 +128,7 @@ async def _fetch(
         call = voipbin.FetchRequest()
     if call.reference_id:
         bind_call(call.reference_id)
-    return await bridge.fetch(voipbin.restore_plus(bot), voipbin.restore_plus(caller), call)
+    return await bridge.fetch(bot, caller, call)
 
 
 @router.post(

@@ -61,10 +61,17 @@ def turn_of(row: Any, call_id: str) -> Turn:
     )
 
 
-_RENUMBER_NEGATED = text(
-    "UPDATE turns SET seq = -o.n FROM (SELECT seq, row_number() OVER (ORDER BY spoken_at, seq) AS n "
-    "FROM turns WHERE call_id = :c) AS o WHERE turns.call_id = :c AND turns.seq = o.seq"
+# Where a late turn goes: right after the last turn said no later than it, and in any case before the
+# first turn of its own speaker said after it (one speaker's times come from one clock; the other's may
+# be ours). Only the late turn is placed by time: the order the call was recorded in stays as it is.
+_LATE_TURN_PLACE = text(
+    "SELECT least("
+    "(SELECT min(seq) FROM turns WHERE call_id = :c AND role = :r AND spoken_at > :at), "
+    "coalesce((SELECT max(seq) FROM turns WHERE call_id = :c AND spoken_at <= :at), 0) + 1)"
 )
+# Makes room at :p; through negative numbers, so no two rows ever hold the same (call, seq).
+_SHIFT_NEGATED = text("UPDATE turns SET seq = -(seq + 1) WHERE call_id = :c AND seq >= :p")
+_UNNEGATE = text("UPDATE turns SET seq = -seq WHERE call_id = :c AND seq < 0")
 
 
 _TURN_COLUMNS = (TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
@@ -222,8 +229,8 @@ class Archive:
     ) -> tuple[CallerId, tuple[Turn, ...]] | None:
         """Add a turn that arrived after its call was archived; None if the call is not archived.
 
-        The call's turns are renumbered by when they were spoken, so the late one lands where it was
-        said. Returns the caller and the call's turns as they now stand.
+        It lands where it was said (see _LATE_TURN_PLACE); the turns after it move up by one.
+        Returns the caller and the call's turns as they now stand.
         """
         async with self._sessions.begin() as session:
             found = (
@@ -236,16 +243,12 @@ class Archive:
             ).first()
             if found is None:
                 return None
-            last = (
-                await session.execute(
-                    select(func.coalesce(func.max(TurnRow.seq), 0)).where(TurnRow.call_id == found.id)
-                )
-            ).scalar_one()
-            row = {"call_id": found.id, "seq": last + 1, "role": str(role), "text": said, "spoken_at": at}
+            place = {"c": found.id, "r": str(role), "at": at}
+            seq = (await session.execute(_LATE_TURN_PLACE, place)).scalar_one()
+            await session.execute(_SHIFT_NEGATED, {"c": found.id, "p": seq})
+            await session.execute(_UNNEGATE, {"c": found.id})
+            row = {"call_id": found.id, "seq": seq, "role": str(role), "text": said, "spoken_at": at}
             await session.execute(insert(TurnRow).values(row))
-            # Two passes through negative numbers, so no two rows ever hold the same (call, seq).
-            await session.execute(_RENUMBER_NEGATED, {"c": found.id})
-            await session.execute(text("UPDATE turns SET seq = -seq WHERE call_id = :c"), {"c": found.id})
             await session.execute(
                 update(Call).where(Call.id == found.id).values(turn_count=Call.turn_count + 1)
             )

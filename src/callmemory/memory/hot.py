@@ -52,15 +52,37 @@ _ENDED: Final = "ended"
 
 # One turn onto a live call's transcript (KEYS[1] state, KEYS[2] log) and the caller's capped recent turns
 # (KEYS[3] turns, KEYS[4] meta), refreshing their TTLs: shared by the scripts that record turns.
+# `spoken` (or '') is the platform's key of where in the call the turn was said, for platforms whose
+# deliveries arrive out of order: the turn goes in front of the first recorded turn said after it, in both
+# lists, so that the transcript, the archive and the prompt follow the order of speech. The seq numbers
+# then no longer follow the list; the archive numbers a call's turns by their place in it.
 _PUSH_TURN: Final = """
-local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_ttl, call_ttl)
+local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_ttl, call_ttl, spoken)
   local seq = redis.call('HINCRBY', keys[1], 'seq', 1)
-  local turn = cjson.encode({s=seq, r=role, t=text, at=tonumber(at), c=call_id, f=tonumber(fallback)})
-  redis.call('HSET', keys[1], 'last', at)
-  redis.call('RPUSH', keys[2], turn)
+  local entry = {s=seq, r=role, t=text, at=tonumber(at), c=call_id, f=tonumber(fallback)}
+  local later = false
+  if spoken and spoken ~= '' then
+    entry.k = spoken
+    for _, raw in ipairs(redis.call('LRANGE', keys[2], 0, -1)) do
+      local other = cjson.decode(raw)
+      if other.k and other.k > spoken then later = raw break end
+    end
+  end
+  local turn = cjson.encode(entry)
+  -- The idle clock never goes back: a turn said earlier may arrive last.
+  if tonumber(at) > tonumber(redis.call('HGET', keys[1], 'last') or '0') then
+    redis.call('HSET', keys[1], 'last', at)
+  end
+  if later then
+    redis.call('LINSERT', keys[2], 'BEFORE', later, turn)
+    -- Trimmed from the recent turns already, the later one was among the oldest: so is this one.
+    if redis.call('LINSERT', keys[3], 'BEFORE', later, turn) <= 0 then redis.call('LPUSH', keys[3], turn) end
+  else
+    redis.call('RPUSH', keys[2], turn)
+    redis.call('RPUSH', keys[3], turn)
+  end
   redis.call('EXPIRE', keys[1], call_ttl)
   redis.call('EXPIRE', keys[2], call_ttl)
-  redis.call('RPUSH', keys[3], turn)
   redis.call('LTRIM', keys[3], -tonumber(cap), -1)
   redis.call('EXPIRE', keys[3], memory_ttl)
   redis.call('HSET', keys[4], 'seen', at)
@@ -71,7 +93,8 @@ end
 
 # Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
 # and returns the caller's memory as it now stands (unless ARGV[11] is 0, for the bot's turns, whose
-# memory nobody reads): record and read in one atomic round trip. With an event key (ARGV[9]) the
+# memory nobody reads): record and read in one atomic round trip. ARGV[12] is where the turn was spoken
+# (see push_turn). With an event key (ARGV[9]) the
 # platform's event is claimed in the same step: a caller turn only if the event was never seen
 # ({-2, answer-or-""} otherwise); a bot turn only if no answer is stored for it yet ({-2, answer}
 # otherwise), and it becomes the stored answer.
@@ -94,7 +117,7 @@ if ARGV[9] ~= '' then
   redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
 if answer ~= '' then redis.call('HSET', KEYS[5], ARGV[9], answer) end
-local seq = push_turn(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+local seq = push_turn(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[12])
 if ARGV[11] == '0' then return {seq} end
 return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
         redis.call('LRANGE', KEYS[6], 0, -1)}
@@ -658,16 +681,27 @@ class HotStore:
         *,
         fallback: bool = False,
         event: str | None = None,
+        spoken: str | None = None,
     ) -> tuple[Turn, CallerMemory]:
         """Record a turn of a live call; returns it with the caller's memory including it.
 
         With `event` (the platform's key of the event this turn answers or records), a caller turn is
         recorded only the first time the event is seen, and a bot turn becomes the event's stored
         answer unless one is stored already; either way DuplicateEvent is raised instead. The call's
-        callref is checked in the same round trip, so `caller` may come from known_caller().
+        callref is checked in the same round trip, so `caller` may come from known_caller(). With `spoken`
+        (where in the call it was said, as a key that sorts), it goes before the turns said after it.
         """
         turn, result = await self._append_turn(
-            call, caller, role, text, at, fallback=fallback, event=event, read_back=True, check_ref=True
+            call,
+            caller,
+            role,
+            text,
+            at,
+            fallback=fallback,
+            event=event,
+            read_back=True,
+            check_ref=True,
+            spoken=spoken,
         )
         _, meta, turns, sums = result
         return turn, self._memory(caller, _pairs(meta), turns, sums)
@@ -693,6 +727,7 @@ class HotStore:
         event: str | None,
         read_back: bool,
         check_ref: bool,
+        spoken: str | None = None,
     ) -> tuple[Turn, list[Any]]:
         state, log = self._call_keys(call, caller)
         keys = [
@@ -715,6 +750,7 @@ class HotStore:
             event or "",
             "claim" if role is Role.CALLER else "answer",
             int(read_back),
+            spoken or "",
         ]
         result = await self._script(self._append, keys, args, checking=(call, caller) if check_ref else None)
         if result[0] == -2:

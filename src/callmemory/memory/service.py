@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
@@ -212,12 +212,14 @@ class MemoryService:
         fallback: bool = False,
         at: datetime | None = None,
         event: str | None = None,
+        spoken: str | None = None,
     ) -> tuple[Turn, CallerMemory]:
         """Append a turn of a live call; with `event`, at most once per platform event (else
-        DuplicateEvent). `at` is when it was spoken if the platform says, else now."""
+        DuplicateEvent). `at` is when it was spoken if the platform says, else now. `spoken` places it
+        among the call's turns by where it was said, for platforms that deliver out of order."""
         async with _stores("recording a turn"):
             return await self._hot.append_turn(
-                call, caller, role, text, at or self._now(), fallback=fallback, event=event
+                call, caller, role, text, at or self._now(), fallback=fallback, event=event, spoken=spoken
             )
 
     async def record_reply(
@@ -319,7 +321,8 @@ class MemoryService:
             started_at=live.started_at,
             ended_at=live.ended_at or self._now(),
             end_reason=live.end_reason,
-            turns=live.transcript,
+            # Numbered by place, not by arrival: a turn said earlier may have arrived later.
+            turns=tuple(replace(turn, seq=n) for n, turn in enumerate(live.transcript, start=1)),
             topic=topic_of(live.transcript),
             caller_number=caller_number,
             summary=live.summary,

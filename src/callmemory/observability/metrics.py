@@ -119,6 +119,13 @@ class Metrics:
         self.calls_swept = Counter(
             "callmemory_calls_swept", "Idle calls the sweeper ended and archived.", registry=r
         )
+        self.voipbin_talks = Counter(
+            "callmemory_voipbin_talks",
+            "Answers sent into VoIPBin calls, by outcome: spoken, unauthorized (the access key was "
+            "refused: a configuration error), refused (other 4xx), failed (5xx or unreachable).",
+            ["outcome"],
+            registry=r,
+        )
         self.summary_jobs = Counter(
             "callmemory_summary_jobs",
             "Summary jobs by outcome: done, failed (retried later), abandoned (out of attempts).",

@@ -14,7 +14,7 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,19 +31,32 @@ SIGNATURE_HEADER: Final = "X-VoIPBIN-Signature"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def parse_time(value: object) -> datetime | None:
-    """Either of VoIPBin's time formats, as an aware UTC datetime; None for unset or Go's zero time."""
+_GO_ZERO: Final = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _go_time(value: object) -> datetime | None:
+    """Either of VoIPBin's time formats, as an aware UTC datetime; None when unreadable."""
     if not isinstance(value, str) or not value.strip():
         return None
     # Go may print nanoseconds; Python's parser stops at microseconds.
     text = _FRACTION.sub(r"\1", value.strip())
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if parsed.year <= 1:
-        return None  # Go's zero time; `tm_transcript` uses it as an offset, which is of no use here
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_time(value: object) -> datetime | None:
+    """A wall-clock time; None for unset or Go's zero time."""
+    parsed = _go_time(value)
+    return None if parsed is None or parsed.year <= 1 else parsed
+
+
+def parse_offset(value: object) -> timedelta | None:
+    """A `tm_transcript`: an offset into the transcription, printed as Go's zero time plus the offset."""
+    parsed = _go_time(value)
+    return parsed - _GO_ZERO if parsed is not None and parsed.year == 1 else None
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -68,6 +81,13 @@ def restore_plus(number: str) -> str:
     if number[:1] == " " and stripped.isdigit():
         return "+" + stripped
     return stripped
+
+
+def fetch_parties(destination: str, source: str, direction: str | None) -> tuple[str, str]:
+    """(bot, caller) from a fetch URL's `${voipbin.call.destination.target}`, `${...source.target}` and
+    `${voipbin.call.direction}`: an outgoing call is made from the bot's number to the person called."""
+    destination, source = restore_plus(destination), restore_plus(source)
+    return (source, destination) if (direction or "").strip() == "outgoing" else (destination, source)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -133,13 +153,30 @@ class Transcript(_Object):
     transcribe_id: str = Field(min_length=1, max_length=200)
     direction: str = "in"
     message: str = ""
+    tm_transcript: timedelta | None = None
     tm_create: datetime | None = None
 
     _times = field_validator("tm_create", mode="before")(parse_time)
+    _offsets = field_validator("tm_transcript", mode="before")(parse_offset)
 
     @property
     def role(self) -> Role:
         return Role.BOT if self.direction == "out" else Role.CALLER
+
+    @property
+    def spoken(self) -> str | None:
+        """Where it was said in the call, as a key that sorts in spoken order; None if VoIPBin did not say.
+
+        Deliveries arrive in any order (one goroutine each, failed ones retried a second later), so
+        arrival says nothing. `tm_transcript` is the offset into the transcription, the spoken position
+        itself; `tm_create` (when the recogniser finished the sentence) orders ties and fills in for it.
+        Fixed-width digits, so that comparing the strings (as a Redis script does) compares the times.
+        """
+        if self.tm_transcript is None and self.tm_create is None:
+            return None
+        offset = self.tm_transcript // timedelta(microseconds=1) if self.tm_transcript else 0
+        created = self.tm_create.timestamp() * 1_000_000 if self.tm_create else 0
+        return f"{offset:015d}.{int(created):017d}"
 
 
 class AIMessage(_Object):

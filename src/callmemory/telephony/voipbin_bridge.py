@@ -171,7 +171,7 @@ class VoipbinBridge:
         """Learn which call `link_id` belongs to, and apply the events that waited for it."""
         held = await self._state.link(kind, link_id, call_id)
         # Caller turns released together were all said before the bot could answer: one answer, to
-        # the last of them (its memory holds them all), rather than one per turn.
+        # the latest-said of them (only it is handed back to be answered, and its prompt holds them all).
         answers: dict[CallRef, Heard] = {}
         for index, raw in enumerate(held):
             try:
@@ -189,13 +189,17 @@ class VoipbinBridge:
             return Handled(Outcome.IGNORED)
         call = _ref(call_id)
         bind_call(call_id)
+        spoken = transcript.spoken
         try:
             if (await self._bot_of(call)).mode != "own_llm":
                 return Handled(Outcome.IGNORED)
-            heard = await self._calls.hear(call, transcript.message, at=None)
+            # A transcript said before one already answered is recorded in its place, not answered
+            # out of turn: the caller has moved on.
+            latest = await self._state.note_spoken(call_id, spoken)
+            heard = await self._calls.hear(call, transcript.message, at=transcript.tm_create, spoken=spoken)
         except (CallAlreadyEnded, CallNotStarted):
             return await self._late_turn(call, Role.CALLER, transcript.message, transcript.tm_create)
-        return Handled(Outcome.APPLIED, (heard,))
+        return Handled(Outcome.APPLIED, (heard,) if latest else ())
 
     async def _bot_of(self, call: CallRef) -> VoipbinBot:
         bot = await self._state.call_field(call.call_id, "bot")
@@ -266,17 +270,22 @@ class VoipbinBridge:
 
     # -- own-LLM answers -------------------------------------------------------------------------
     async def answer(self, heard: Heard) -> None:
-        """Ask our LLM and speak its answer into the call. Runs after the webhook was acknowledged."""
-        bind_call(heard.call.call_id)
+        """Ask our LLM and speak its answer into the call. Runs after the webhook was acknowledged.
+
+        Nothing is spoken into a call that has ended (VoIPBin refuses it), nor an answer to a turn
+        that a later-said one has overtaken while the LLM was thinking: that one gets the answer.
+        """
+        call_id = heard.call.call_id
+        bind_call(call_id)
+        if self._api is None:
+            log.error("no CALLMEMORY_VOIPBIN_ACCESS_KEY: cannot speak an answer into call %s", call_id)
+            return
         try:
-            reply = await self._calls.respond(heard)
-            if self._api is None:
-                log.error(
-                    "no CALLMEMORY_VOIPBIN_ACCESS_KEY: cannot speak the answer into call %s",
-                    heard.call.call_id,
-                )
-                return
-            bot = self._settings.voipbin_bot(heard.caller.bot_number)
-            await self._api.talk(heard.call.call_id, voipbin.speech_options(reply.say, bot))
+            reply = await self._calls.respond_later(
+                heard, lambda: self._state.still_latest(call_id, heard.spoken)
+            )
+            if reply is not None:
+                bot = self._settings.voipbin_bot(heard.caller.bot_number)
+                await self._api.talk(call_id, voipbin.speech_options(reply.say, bot))
         except Exception:
-            log.exception("answering VoIPBin call %s failed", heard.call.call_id)
+            log.exception("answering VoIPBin call %s failed", call_id)

@@ -1,7 +1,8 @@
 """The state VoIPBin's protocol forces on us, in Redis: links between its ids, redeliveries seen, events
 that arrived before the event they depend on, and a managed AI's messages until the call ends.
 
-    cm:vb:{c:<call-id>}:call       hash  bot, caller (hash), flow (activeflow id), ended    TTL call_ttl
+    cm:vb:{c:<call-id>}:call       hash  bot, caller (hash), flow (activeflow id), ended,   TTL call_ttl
+                                         spoken (where the latest-said caller turn was said)
     cm:vb:{c:<call-id>}:buf        zset  the call's managed-AI turns by when spoken         TTL call_ttl
     cm:vb:{<kind>:<id>}:link       str   call id of a transcribe (kind tr) or activeflow (af)
     cm:vb:{<kind>:<id>}:held       list  raw events waiting for that link
@@ -49,6 +50,16 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return redis.call('ZRANGE', KEYS[2], 0, -1)
 """
 
+# Transcripts arrive in any order; only the latest-said one so far gets an answer (its memory holds the
+# others). Keys compare as strings: they are built to sort in the order of speech.
+_NOTE_SPOKEN: Final = """
+local latest = redis.call('HGET', KEYS[1], 'spoken')
+if latest and latest > ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'spoken', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # Long enough for one event's processing (an LLM answer is not part of it); a crash mid-way frees the
 # key for VoIPBin's retry.
 _PENDING_TTL_S: Final = 30
@@ -63,6 +74,7 @@ class VoipbinState:
         self._resolve = redis.register_script(_RESOLVE_OR_HOLD)
         self._buffer = redis.register_script(_BUFFER)
         self._seal = redis.register_script(_SEAL)
+        self._note_spoken = redis.register_script(_NOTE_SPOKEN)
 
     def _call_key(self, call_id: str, suffix: str) -> str:
         return f"{self._p}:{{c:{call_id}}}:{suffix}"
@@ -93,6 +105,19 @@ class VoipbinState:
     async def call_field(self, call_id: str, name: str) -> str | None:
         value = await self._redis.hget(self._call_key(call_id, "call"), name)
         return None if value is None else str(value)
+
+    async def note_spoken(self, call_id: str, spoken: str | None) -> bool:
+        """Note a caller turn said at `spoken`; True if none said later has been noted (it is to be
+        answered). Without a key there is no order to go by but arrival: every turn is answered."""
+        if spoken is None:
+            return True
+        return bool(await self._note_spoken(keys=[self._call_key(call_id, "call")], args=[spoken, self._ttl]))
+
+    async def still_latest(self, call_id: str, spoken: str | None) -> bool:
+        """Whether an answer to the turn said at `spoken` may still be spoken: the call has not ended,
+        and no turn said later has arrived since."""
+        latest, ended = await self._redis.hmget(self._call_key(call_id, "call"), ["spoken", "ended"])
+        return ended != "1" and (spoken is None or latest is None or str(latest) == spoken)
 
     # -- links and held events -------------------------------------------------------------------
     async def link(self, kind: LinkKind, link_id: str, call_id: str) -> list[str]:
