@@ -19,7 +19,7 @@ from callmemory.settings import Settings
 from conftest import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
-from support.voipbin import CALLER, ScriptedCall, Voipbin
+from support.voipbin import ACCESS_KEY, CALLER, ScriptedCall, Voipbin
 from support.waiting import eventually
 
 SEED_CALLER = "+14155551234"
@@ -94,7 +94,7 @@ async def test_a_seed_call_logs_no_number_and_no_speech(
     assert {"time", "level", "logger", "message"} <= set(lines[0])
 
 
-async def test_a_voipbin_call_logs_no_number_no_token_and_no_speech(
+async def test_a_voipbin_call_logs_no_number_no_token_no_access_key_and_no_speech(
     log_lines: io.StringIO, voipbin: Voipbin, llm: FakeLLM
 ) -> None:
     call = ScriptedCall()
@@ -109,7 +109,7 @@ async def test_a_voipbin_call_logs_no_number_no_token_and_no_speech(
     await voipbin.fetch(ScriptedCall(), token="wrong-token")  # refused: logged, without the URL
 
     said = voipbin.api.said(call.call_id)
-    assert leaks(log_lines, [*spellings(CALLER), VOIPBIN_SPEECH, *said, "fetch-token"]) == []
+    assert leaks(log_lines, [*spellings(CALLER), VOIPBIN_SPEECH, *said, "fetch-token", ACCESS_KEY]) == []
     assert any(line.get("call_id") == call.call_id for line in lines_of(log_lines))
 
 
