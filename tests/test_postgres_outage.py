@@ -58,6 +58,7 @@ async def test_readyz_reports_degraded_with_the_pending_count_while_postgres_is_
         "status": "degraded",
         "checks": {"redis": True, "postgres": False},
         "pending_archives": 1,
+        "quarantined": 0,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -128,10 +129,21 @@ _LOAD_CALLER = _load_caller_statement()
 class Archive:
     """Postgres operations. Each public method is one transaction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout_s: float = 5.0) -> None:
         self._sessions = create_sessionmaker(engine)
         # Shares the engine's pool; its connections run each statement in a transaction of its own.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._timeout_s = timeout_s
+
+    def _deadline(self, seconds: float | None = None) -> asyncio.Timeout:
+        """The whole operation's limit, the wait for a pool connection, connecting and a retry
+        included; past it the operation raises TimeoutError (an OSError, as a refused connection does).
+
+        A connection whose query is cancelled midway cannot be trusted with the next one: SQLAlchemy's
+        pool terminates it rather than returning it (tests/test_postgres_outage.py checks that the
+        archive works again right after a hang).
+        """
+        return asyncio.timeout(self._timeout_s if seconds is None else seconds)
 
     async def load_caller(
         self, caller: CallerId, recent_turns: int, call_summaries: int = 10
@@ -150,7 +162,8 @@ class Archive:
             async with self._autocommit.connect() as conn:
                 return list((await conn.execute(_LOAD_CALLER, params)).all())
 
-        rows = await _retried_once_if_disconnected(attempt)
+        async with self._deadline():
+            rows = await _retried_once_if_disconnected(attempt)
         if not rows:
             return None
         turns = [turn_of(r, r.external_id) for r in rows if r.seq is not None]
@@ -204,11 +217,12 @@ class Archive:
                 outcome = (await conn.exec_driver_sql(_ARCHIVE_CALL, params)).scalar_one()
             return bool(outcome == "stored")
 
-        return await _retried_once_if_disconnected(attempt)
+        async with self._deadline():
+            return await _retried_once_if_disconnected(attempt)
 
     async def set_summary(self, call: CallRef, summary: str) -> bool:
         """Set an archived call's summary; False when the call is not archived."""
-        async with self._sessions.begin() as session:
+        async with self._deadline(), self._sessions.begin() as session:
             updated = await session.execute(
                 update(Call)
                 .where(Call.platform == call.platform, Call.external_id == call.call_id)
@@ -225,7 +239,7 @@ class Archive:
         The call's turns are renumbered by when they were spoken, so the late one lands where it was
         said. Returns the caller and the call's turns as they now stand.
         """
-        async with self._sessions.begin() as session:
+        async with self._deadline(), self._sessions.begin() as session:
             found = (
                 await session.execute(
                     select(Call.id, Caller.bot_number, Caller.caller_hash)
@@ -267,13 +281,13 @@ class Archive:
             .where(Call.caller_id == this.c.caller_id, Call.started_at > this.c.started_at)
             .exists()
         )
-        async with self._sessions.begin() as session:
+        async with self._deadline(), self._sessions.begin() as session:
             await session.execute(
                 update(Caller)
                 .where(Caller.id == select(this.c.caller_id).scalar_subquery(), ~newer)
                 .values(last_topic=topic)
             )
 
-    async def ping(self) -> bool:
-        async with self._sessions() as session:
+    async def ping(self, timeout_s: float) -> bool:
+        async with self._deadline(timeout_s), self._sessions() as session:
             return bool((await session.execute(text("SELECT 1"))).scalar_one() == 1)
