@@ -19,6 +19,7 @@ from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
 from callmemory.conversation.summariser import Summariser
 from callmemory.conversation.tokens import TokenCounter
+from callmemory.db.deadline import within
 from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
@@ -236,5 +237,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if llm is not None:
             await llm.close()
         await redis.aclose()
-        await engine.dispose()
+        try:
+            # Closing a connection politely waits for Postgres' answer, which a hanging one never gives.
+            await within(settings.database_timeout_s, engine.dispose())
+        except TimeoutError:
+            log.warning("Postgres did not answer at shutdown; its connections are dropped unclosed")
         await asyncio.to_thread(tracing.close)  # a blocking export of the last spans

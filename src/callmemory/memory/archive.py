@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Integer, Row, Select, bindparam, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callmemory.db.deadline import within
 from callmemory.db.models import Call, Caller, TurnRow
 from callmemory.db.session import create_sessionmaker
 from callmemory.events import CallRef, Role
@@ -22,6 +22,7 @@ from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn,
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # Migration 0004's function; asyncpg's own placeholders, as exec_driver_sql hands the text to it as is.
 _ARCHIVE_CALL = (
@@ -126,8 +127,22 @@ def _load_caller_statement() -> Select[Any]:
 _LOAD_CALLER = _load_caller_statement()
 
 
+def _deadlined(
+    method: Callable[Concatenate[Archive, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Archive, P], Coroutine[Any, Any, T]]:
+    """The method, bounded by the archive's deadline: the wait for a pool connection, connecting and a
+    retry included. Past it the method raises TimeoutError (an OSError, as a refused connection is),
+    and the caller goes on from Redis."""
+
+    async def bounded(archive: Archive, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await within(archive._timeout_s, method(archive, *args, **kwargs))
+
+    bounded.__doc__ = method.__doc__
+    return bounded
+
+
 class Archive:
-    """Postgres operations. Each public method is one transaction."""
+    """Postgres operations. Each public method is one transaction, with a deadline."""
 
     def __init__(self, engine: AsyncEngine, *, timeout_s: float = 5.0) -> None:
         self._sessions = create_sessionmaker(engine)
@@ -135,16 +150,7 @@ class Archive:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._timeout_s = timeout_s
 
-    def _deadline(self, seconds: float | None = None) -> asyncio.Timeout:
-        """The whole operation's limit, the wait for a pool connection, connecting and a retry
-        included; past it the operation raises TimeoutError (an OSError, as a refused connection does).
-
-        A connection whose query is cancelled midway cannot be trusted with the next one: SQLAlchemy's
-        pool terminates it rather than returning it (tests/test_postgres_outage.py checks that the
-        archive works again right after a hang).
-        """
-        return asyncio.timeout(self._timeout_s if seconds is None else seconds)
-
+    @_deadlined
     async def load_caller(
         self, caller: CallerId, recent_turns: int, call_summaries: int = 10
     ) -> CallerMemory | None:
@@ -162,8 +168,7 @@ class Archive:
             async with self._autocommit.connect() as conn:
                 return list((await conn.execute(_LOAD_CALLER, params)).all())
 
-        async with self._deadline():
-            rows = await _retried_once_if_disconnected(attempt)
+        rows = await _retried_once_if_disconnected(attempt)
         if not rows:
             return None
         turns = [turn_of(r, r.external_id) for r in rows if r.seq is not None]
@@ -183,6 +188,7 @@ class Archive:
             ),
         )
 
+    @_deadlined
     async def archive_call(self, record: CallRecord) -> bool:
         """Store a finished call with all its turns. True if stored now, False if it already was.
 
@@ -217,12 +223,12 @@ class Archive:
                 outcome = (await conn.exec_driver_sql(_ARCHIVE_CALL, params)).scalar_one()
             return bool(outcome == "stored")
 
-        async with self._deadline():
-            return await _retried_once_if_disconnected(attempt)
+        return await _retried_once_if_disconnected(attempt)
 
+    @_deadlined
     async def set_summary(self, call: CallRef, summary: str) -> bool:
         """Set an archived call's summary; False when the call is not archived."""
-        async with self._deadline(), self._sessions.begin() as session:
+        async with self._sessions.begin() as session:
             updated = await session.execute(
                 update(Call)
                 .where(Call.platform == call.platform, Call.external_id == call.call_id)
@@ -231,6 +237,7 @@ class Archive:
             )
             return updated.first() is not None
 
+    @_deadlined
     async def add_late_turn(
         self, call: CallRef, role: Role, said: str, at: datetime
     ) -> tuple[CallerId, tuple[Turn, ...]] | None:
@@ -239,7 +246,7 @@ class Archive:
         The call's turns are renumbered by when they were spoken, so the late one lands where it was
         said. Returns the caller and the call's turns as they now stand.
         """
-        async with self._deadline(), self._sessions.begin() as session:
+        async with self._sessions.begin() as session:
             found = (
                 await session.execute(
                     select(Call.id, Caller.bot_number, Caller.caller_hash)
@@ -269,6 +276,7 @@ class Archive:
             turns = tuple(turn_of(r, call.call_id) for r in rows)
             return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
 
+    @_deadlined
     async def set_topic(self, call: CallRef, topic: str) -> None:
         """The caller's topic, as learnt from this archived call, unless a newer call has set one."""
         this = (
@@ -281,7 +289,7 @@ class Archive:
             .where(Call.caller_id == this.c.caller_id, Call.started_at > this.c.started_at)
             .exists()
         )
-        async with self._deadline(), self._sessions.begin() as session:
+        async with self._sessions.begin() as session:
             await session.execute(
                 update(Caller)
                 .where(Caller.id == select(this.c.caller_id).scalar_subquery(), ~newer)
@@ -289,5 +297,8 @@ class Archive:
             )
 
     async def ping(self, timeout_s: float) -> bool:
-        async with self._deadline(timeout_s), self._sessions() as session:
+        return await within(timeout_s, self._ping())
+
+    async def _ping(self) -> bool:
+        async with self._sessions() as session:
             return bool((await session.execute(text("SELECT 1"))).scalar_one() == 1)

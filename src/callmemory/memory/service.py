@@ -369,6 +369,12 @@ class MemoryService:
             async with _stores("scheduling the call for archiving"):
                 await self._hot.mark_pending(call, caller, retry_at or self._now())
             return ArchiveAttempt.UNREACHABLE
+        except asyncio.CancelledError:
+            # The request was cancelled (a shutdown out of patience with a slow Postgres): the frozen call
+            # is handed to the flusher, as in an outage, rather than left for the idle-call sweeper.
+            async with _stores("scheduling the call for archiving"):
+                await self._hot.mark_pending(call, caller, retry_at or self._now())
+            raise
         async with _stores("clearing the archived call"):
             await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
         if stored and self._on_archived is not None:
