@@ -105,6 +105,25 @@ async def test_a_call_postgres_keeps_refusing_is_quarantined_with_its_data_kept_
     assert POISON in [json.loads(t)["t"] for t in await redis.lrange(log, 0, -1)]
 
 
+async def test_an_outage_however_long_quarantines_nothing(
+    settings: Settings, llm: FakeLLM, postgres: Outage
+) -> None:
+    async with running(quick_flusher(settings, postgres)) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await postgres.cut()
+        await phone.hang_up(call_id)
+
+        async def many_failed_passes() -> bool:
+            runs = (await scrape(http)).value("callmemory_flusher_runs_total")
+            return runs > 2 * settings.archive_refusals_max
+
+        await eventually(many_failed_passes)
+        ready = (await http.get("/readyz")).json()
+
+    assert (ready["pending_archives"], ready["quarantined"]) == (1, 0)
+
+
 async def test_quarantined_calls_and_refusals_are_measured(
     settings: Settings, llm: FakeLLM, redis: Redis
 ) -> None:
