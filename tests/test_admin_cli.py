@@ -96,6 +96,7 @@ async def test_stats_count_callers_calls_turns_and_pending_archives(
         "calls": 3,
         "turns": 11,  # each call's greeting is a turn too
         "pending_archives": 1,
+        "quarantined_archives": 0,
     }
 
 

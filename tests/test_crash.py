@@ -14,29 +14,9 @@ import pytest
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import TEST_SECRET
 from support.outage import OutageThread, through_url
-from support.serving import free_port, serving, stub_llm_process
+from support.serving import event, free_port, service_env, serving, stub_llm_process
 from support.waiting import eventually
-
-CALLER = {"from": "+14155551234", "to": "+14155550000"}
-
-
-def service_env(settings: Settings, **extra: str) -> dict[str, str]:
-    assert settings.database_url
-    assert settings.redis_url
-    return {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "CALLMEMORY_REDIS_PREFIX": settings.redis_prefix,
-        "CALLMEMORY_HASH_SECRET": TEST_SECRET,
-        "CALLMEMORY_ENVIRONMENT": "test",
-        **extra,
-    }
-
-
-def event(kind: str, call_id: str, **fields: str) -> dict[str, str]:
-    return {"type": kind, "call_id": call_id, **CALLER, **fields}
 
 
 async def test_after_a_sigkill_mid_call_every_acknowledged_turn_is_archived(

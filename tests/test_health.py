@@ -41,4 +41,5 @@ async def test_readyz_is_503_when_redis_is_down(settings: Settings) -> None:
         "status": "unavailable",
         "checks": {"redis": False, "postgres": True},
         "pending_archives": None,
+        "quarantined": None,
     }

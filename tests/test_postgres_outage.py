@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
+import httpx
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
 from conftest import purge, running
 from support.llm import FakeLLM
-from support.outage import Outage, through
+from support.outage import Outage, OutageThread, through, through_url
 from support.phone import Phone
+from support.serving import event, free_port, service_env, serving
 from support.waiting import eventually
+
+T = TypeVar("T")
 
 
 async def test_callers_are_answered_while_postgres_is_down_and_their_call_is_archived_once_it_is_back(
@@ -58,6 +66,7 @@ async def test_readyz_reports_degraded_with_the_pending_count_while_postgres_is_
         "status": "degraded",
         "checks": {"redis": True, "postgres": False},
         "pending_archives": 1,
+        "quarantined": 0,
     }
 
 
@@ -178,3 +187,159 @@ async def test_a_call_archived_after_the_outage_is_remembered_once_not_twice(
     prompt = llm.prompt_text()
     assert prompt.count("Caller: I also need a new charger.") == 1
     assert "My order 4417 never arrived." in prompt
+
+
+# -- a Postgres that hangs (a black hole: a partition, a stuck failover) instead of refusing -------------
+DEADLINE_S = 0.5
+# What a request may take beyond the deadline: Redis round trips and scheduling on a shared machine.
+SLACK_S = 0.75
+
+
+def hanging(settings: Settings, postgres: Outage, **overrides: Any) -> Settings:
+    return through(settings, postgres, database_timeout_s=DEADLINE_S, **overrides)
+
+
+async def timed(request: Awaitable[T]) -> tuple[T, float]:
+    started = time.monotonic()
+    result = await request
+    return result, time.monotonic() - started
+
+
+async def test_hangups_while_postgres_hangs_answer_archive_pending_within_the_deadline_and_are_archived_after(
+    settings: Settings, llm: FakeLLM, postgres: Outage, sql: Callable[..., Any]
+) -> None:
+    quick_flusher = {"flush_interval_s": 0.05, "flush_backoff_max_s": 0.2}
+    async with running(hanging(settings, postgres, **quick_flusher)) as http:
+        phone = Phone(http)
+        calls = []
+        for n in range(10):
+            call_id, _ = await phone.ring()
+            await phone.say(call_id, f"Line {n}.")
+            calls.append(call_id)
+        await postgres.hang()
+        answers = [await timed(phone.hang_up(call_id)) for call_id in calls]
+        await postgres.restore()
+        restored = time.monotonic()
+
+        async def all_archived() -> bool:
+            return len(await sql("SELECT id FROM calls")) == len(calls)
+
+        await eventually(all_archived)
+        took = time.monotonic() - restored
+
+    latencies = [seconds for _, seconds in answers]
+    print(
+        f"\n{len(calls)} hangups while Postgres hung: "
+        f"{sum(a == {'status': 'archive_pending'} for a, _ in answers)} acknowledged archive_pending in "
+        f"{min(latencies):.2f}-{max(latencies):.2f} s (deadline {DEADLINE_S} s); "
+        f"{len(await sql('SELECT id FROM calls'))} archived {took:.2f} s after it came back"
+    )
+    assert [a for a, _ in answers] == [{"status": "archive_pending"}] * len(calls)
+    assert max(latencies) < DEADLINE_S + SLACK_S
+    assert len(await sql("SELECT * FROM turns")) == 3 * len(calls)
+
+
+async def test_a_caller_not_in_redis_is_greeted_without_memory_within_the_deadline_while_postgres_hangs(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis
+) -> None:
+    async with running(hanging(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        await phone.call("My order 4417 never arrived.")
+        await purge(redis, settings.redis_prefix)  # their memory must come from Postgres
+        await postgres.hang()
+        (_, greeting), took = await timed(phone.ring())
+
+    assert greeting == settings.greeting_new
+    assert took < DEADLINE_S + SLACK_S
+
+
+async def test_a_caller_greeted_without_memory_during_a_hang_is_remembered_once_postgres_answers(
+    settings: Settings, llm: FakeLLM, postgres: Outage, redis: Redis
+) -> None:
+    async with running(hanging(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        await phone.call("My order 4417 never arrived.")
+        await purge(redis, settings.redis_prefix)
+        await postgres.hang()
+        await phone.ring()  # greeted without memory: what Redis gathers now is only part of it
+        await postgres.restore()
+
+        _, greeting = await phone.ring()
+
+    assert "My order 4417 never arrived" in greeting
+
+
+async def test_speech_is_answered_from_redis_without_waiting_while_postgres_hangs(
+    settings: Settings, llm: FakeLLM, postgres: Outage
+) -> None:
+    async with running(hanging(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        await postgres.hang()
+        answer, took = await timed(phone.say(call_id, "Is my parcel on its way?"))
+
+    assert answer == "You said: Is my parcel on its way?"
+    assert took < DEADLINE_S  # nothing on a speech turn's path waits for Postgres
+
+
+async def test_readyz_answers_degraded_within_a_second_while_postgres_hangs(
+    settings: Settings, postgres: Outage
+) -> None:
+    # The default deadlines: the readiness probe has its own, shorter one.
+    async with running(through(settings, postgres, background_tasks=False)) as http:
+        await postgres.hang()
+        response, took = await timed(http.get("/readyz"))
+
+    assert (response.status_code, response.json()["status"]) == (200, "degraded")
+    assert response.json()["checks"] == {"redis": True, "postgres": False}
+    assert took < 1.0
+
+
+async def test_a_hangup_right_after_a_hang_ends_is_archived_at_once(
+    settings: Settings, llm: FakeLLM, postgres: Outage, sql: Callable[..., Any]
+) -> None:
+    async with running(hanging(settings, postgres, background_tasks=False)) as http:
+        phone = Phone(http)
+        await phone.call("First call, archived while all is well.")  # leaves a connection in the pool
+        call_id, _ = await phone.ring()
+        await postgres.hang()
+        await phone.call("A call whose archiving is cut off by the deadline.")
+        await postgres.restore()
+
+        hangup = await phone.hang_up(call_id)
+
+    assert hangup == {"status": "archived"}
+
+
+async def test_sigterm_ends_a_request_stuck_on_postgres_with_the_json_503_and_keeps_its_call(
+    settings: Settings, sql: Callable[..., Any], tmp_path: Path
+) -> None:
+    assert settings.database_url
+    with OutageThread(settings.database_url).running() as postgres:
+        # A deadline longer than uvicorn's 10 s of grace: the hangup is still waiting when that runs out.
+        env = service_env(
+            settings,
+            DATABASE_URL=through_url(settings.database_url, postgres.port),
+            CALLMEMORY_DATABASE_TIMEOUT_S="60",
+        )
+        with (
+            serving(tmp_path, free_port(), env) as (http, process),
+            httpx.Client(base_url=http.base_url, timeout=30) as patient,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            http.post("/webhook/call", json=event("call.ringing", "h-1"))
+            http.post("/webhook/call", json=event("call.speech_recognized", "h-1", speech="Keep this."))
+            postgres.hang()
+            stuck = pool.submit(patient.post, "/webhook/call", json=event("call.hangup", "h-1"))
+            await asyncio.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            answered = stuck.result(timeout=30)
+            postgres.restore()  # for the shutdown's last flush
+            process.wait(30)
+
+    assert answered.status_code == 503
+    assert answered.headers["content-type"] == "application/json"
+    assert answered.json()["error"] == "shutting_down"
+    assert process.returncode == 0
+    # The cancelled hangup handed its call to the flusher, whose last pass at shutdown archived it.
+    assert [r.text for r in await sql("SELECT text FROM turns WHERE role = 'caller'")] == ["Keep this."]

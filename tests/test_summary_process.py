@@ -12,9 +12,8 @@ import psutil
 
 from callmemory.settings import Settings
 from callmemory.summary_process import NICENESS
-from support.serving import free_port, serving, stub_llm_process
+from support.serving import event, free_port, service_env, serving, stub_llm_process
 from support.waiting import eventually
-from test_crash import event, service_env
 
 
 def summary_processes(serve_pid: int) -> list[psutil.Process]:

@@ -1,4 +1,5 @@
-"""The operator's data commands: `forget` a caller, `export` a caller's (or a bot's) data, `stats`.
+"""The operator's data commands: `forget` a caller, `export` a caller's (or a bot's) data, `stats`, and
+`quarantine list|export|retry` for calls Postgres refused.
 
 They open the same services `serve` does (without its background tasks) and go through the same
 records, eraser and memory classes as the integrator API, so a CLI erasure is exactly an API erasure.
@@ -19,6 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.api.memory import ErasureReceiptOut, Export
 from callmemory.errors import CallMemoryError
+from callmemory.memory.hot import QuarantinedCall
+from callmemory.memory.types import LiveCall
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 
@@ -129,7 +132,8 @@ async def stats(settings: Settings, bot: str | None) -> dict[str, Any]:
         bot_e164 = services.memory.bot_number(bot) if bot else None
         totals = await services.records.totals(bot_e164)
         pending = await services.memory.pending_archives()
-        if pending is None:
+        quarantined = await services.memory.quarantined_archives()
+        if pending is None or quarantined is None:
             raise AdminError("Redis is unreachable: cannot count pending archives", UNAVAILABLE)
         return {
             "bot_number": bot_e164,
@@ -137,4 +141,79 @@ async def stats(settings: Settings, bot: str | None) -> dict[str, Any]:
             "calls": totals.calls,
             "turns": totals.turns,
             "pending_archives": pending,  # all bots': the pending list does not say whose calls they are
+            "quarantined_archives": quarantined,
         }
+
+
+def _quarantined(entry: QuarantinedCall, live: LiveCall | None) -> dict[str, Any]:
+    return {
+        "platform": entry.call.platform,
+        "call_id": entry.call.call_id,
+        "bot_number": entry.caller.bot_number,
+        "caller_hash": entry.caller.caller_hash,
+        "reason": entry.reason,
+        "quarantined_at": entry.since.isoformat(),
+        "refusals": entry.refusals,
+        "turns": len(live.transcript) if live is not None else None,
+    }
+
+
+def _chosen(
+    found: list[tuple[QuarantinedCall, LiveCall | None]], call_id: str | None
+) -> list[tuple[QuarantinedCall, LiveCall | None]]:
+    chosen = [(e, live) for e, live in found if call_id is None or e.call.call_id == call_id]
+    if call_id is not None and not chosen:
+        raise AdminError(f"no quarantined call {call_id!r}", NOT_FOUND)
+    return chosen
+
+
+async def quarantine_list(settings: Settings) -> list[dict[str, Any]]:
+    """The calls Postgres refused too often, with the reason; no turn's text."""
+    async with admin_services(settings) as services:
+        return [_quarantined(entry, live) for entry, live in await services.memory.quarantined()]
+
+
+async def quarantine_export(settings: Settings, call_id: str | None) -> dict[str, Any]:
+    """Quarantined calls whole, transcript included: for a look at what Postgres refused, or to archive
+    them by other means."""
+    async with admin_services(settings) as services:
+        calls = []
+        for entry, live in _chosen(await services.memory.quarantined(), call_id):
+            exported = _quarantined(entry, live)
+            if live is not None:
+                exported.update(
+                    started_at=live.started_at.isoformat(),
+                    ended_at=live.ended_at.isoformat() if live.ended_at else None,
+                    end_reason=live.end_reason,
+                    summary=live.summary,
+                    transcript=[
+                        {
+                            "seq": t.seq,
+                            "role": str(t.role),
+                            "text": t.text,
+                            "at": t.at.isoformat(),
+                            "fallback": t.fallback,
+                        }
+                        for t in live.transcript
+                    ],
+                )
+            calls.append(exported)
+        return {"calls": calls}
+
+
+async def quarantine_retry(settings: Settings, call_id: str | None) -> list[dict[str, Any]]:
+    """Archive quarantined calls now (all, or the one named). Each one refused again goes back to the
+    flusher with its full number of tries; the outcome of each: archived, already_archived, refused,
+    unreachable (Postgres down: the flusher goes on), or lost (its state was gone)."""
+    async with admin_services(settings) as services:
+        outcomes = []
+        for entry, _ in _chosen(await services.memory.quarantined(), call_id):
+            attempt = await services.memory.retry_quarantined(entry)
+            outcomes.append(
+                {
+                    "platform": entry.call.platform,
+                    "call_id": entry.call.call_id,
+                    "outcome": str(attempt) if attempt is not None else "lost",
+                }
+            )
+        return outcomes

@@ -1,4 +1,5 @@
-"""`callmemory serve | summarise | migrate | simulate | forget | export | stats`: the operator's commands."""
+"""`callmemory serve | summarise | migrate | simulate | forget | export | stats | quarantine`: the
+operator's commands."""
 
 from __future__ import annotations
 
@@ -285,6 +286,25 @@ def stats(args: argparse.Namespace) -> None:
     _print_json(_admin(lambda settings: count(settings, args.bot)))
 
 
+def quarantine(args: argparse.Namespace) -> None:
+    import json
+
+    from callmemory import admin
+
+    if args.action == "list":
+        _print_json(_admin(admin.quarantine_list))
+    elif args.action == "export":
+        data = _admin(lambda settings: admin.quarantine_export(settings, args.call))
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout
+            out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        if args.call is None and not args.all:
+            print("callmemory quarantine retry: name a call (--call ID) or --all", file=sys.stderr)
+            sys.exit(admin.BAD_INPUT)
+        _print_json(_admin(lambda settings: admin.quarantine_retry(settings, args.call)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="callmemory", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -408,6 +428,16 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     p_stats = commands.add_parser("stats", help="callers, calls, turns and pending archives")
     p_stats.add_argument("--bot", help="count only this bot's callers, calls and turns")
     p_stats.set_defaults(run=stats)
+
+    p_quarantine = commands.add_parser(
+        "quarantine",
+        help="calls Postgres refused to archive (kept in Redis): list them, export them whole, retry them",
+    )
+    p_quarantine.add_argument("action", choices=["list", "export", "retry"])
+    p_quarantine.add_argument("--call", metavar="CALL_ID", help="only this call (export, retry)")
+    p_quarantine.add_argument("--all", action="store_true", help="retry every quarantined call")
+    p_quarantine.add_argument("-o", "--output", help="export: write to this file instead of stdout")
+    p_quarantine.set_defaults(run=quarantine)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,10 @@ class NotFound(CallMemoryError):
 
     code = "not_found"
     status = 404
+
+
+class ShuttingDown(CallMemoryError):
+    """The service stopped before the request finished (SIGTERM after the grace period); retry it."""
+
+    code = "shutting_down"
+    status = 503

@@ -18,6 +18,7 @@ from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
 from callmemory.conversation.summariser import Summariser
 from callmemory.conversation.tokens import TokenCounter
+from callmemory.db.deadline import within
 from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
@@ -112,7 +113,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         max_connections=settings.redis_max_connections,
         timeout_s=settings.redis_timeout_s,
     )
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        timeout_s=settings.database_timeout_s,
+        statement_timeout_s=settings.database_statement_timeout_s,
+    )
     llm = (
         AsyncOpenAI(
             api_key=settings.openai_api_key.get_secret_value(),
@@ -155,7 +161,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         summaries = _summary_worker(settings, llm, sessions, hot, tokens, metrics=metrics)
         memory = MemoryService(
             hot,
-            Archive(engine),
+            Archive(engine, timeout_s=settings.database_timeout_s),
             CallerHasher(settings.resolved_hash_secret()),
             NumberPolicy(default_region=settings.default_region, strict=settings.strict_phone_numbers),
             recent_turns=2 * settings.recent_exchanges,
@@ -164,6 +170,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             call_summaries=settings.recent_call_summaries,
             on_archived=summaries.nudge if summaries is not None else None,
             metrics=metrics,
+            refusals_max=settings.archive_refusals_max,
+            ready_timeout_s=settings.ready_timeout_s,
         )
         prompt = PromptBuilder(settings.system_prompt, tokens, settings.memory_context_tokens)
         greetings = Greetings(new=settings.greeting_new, returning=settings.greeting_returning)
@@ -232,5 +240,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if llm is not None:
             await llm.close()
         await redis.aclose()
-        await engine.dispose()
+        try:
+            # Closing a connection politely waits for Postgres' answer, which a hanging one never gives.
+            await within(settings.database_timeout_s, engine.dispose())
+        except TimeoutError:
+            log.warning("Postgres did not answer at shutdown; its connections are dropped unclosed")
         await asyncio.to_thread(tracing.close)  # a blocking export of the last spans

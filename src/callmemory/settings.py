@@ -115,6 +115,23 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         default=10, description="Postgres connections per worker, plus as many again in overflow."
     )
+    database_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Deadline of a Postgres operation a call waits for (archiving a hung-up call, reading a "
+        "caller's memory, a late VoIPBin turn or summary), waiting for a pool connection and connecting "
+        "included; also every connection's connect and pool wait. Past it the call goes on from Redis: "
+        "the hangup answers archive_pending, the caller is greeted without archived memory.",
+    )
+    database_statement_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Deadline of any single Postgres statement, background work and admin commands "
+        "included: the backstop for a Postgres that stops answering.",
+    )
+    ready_timeout_s: float = Field(
+        default=0.5, gt=0, description="How long /readyz waits for Postgres before calling it down."
+    )
 
     # Caller identity.
     hash_secret: SecretStr | None = Field(
@@ -210,6 +227,13 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(default=30.0, gt=0, description="How often idle calls are looked for.")
     shutdown_flush_s: float = Field(
         default=10.0, ge=0, description="Time allowed at shutdown to finish upkeep and archive pending calls."
+    )
+    archive_refusals_max: int = Field(
+        default=3,
+        ge=1,
+        description="Times Postgres may refuse one call's data (a data or integrity error, not an outage) "
+        "before the call is quarantined: kept in Redis, counted in /readyz and listed by "
+        "`callmemory quarantine list`, while the other calls go on being archived.",
     )
 
     # Webhook input limits.

@@ -31,22 +31,35 @@ def through_url(database_url: str, port: int) -> str:
 
 
 class Outage:
-    """Forwards a local TCP port to a database. `cut()` drops every connection and refuses new ones."""
+    """Forwards a local TCP port to a database. `cut()` drops every connection and refuses new ones;
+    `hang()` is a black hole instead (a partition, a stuck failover): connections stay open and new
+    ones are accepted, but not a byte reaches either side. `restore()` ends either: connections made
+    before it are dropped, new ones are forwarded again."""
 
     def __init__(self, database_url: str) -> None:
         self._target = _target(database_url)
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._hanging = False
         self.port = 0
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                if self._hanging:
+                    continue  # swallowed: the other side waits for an answer that never comes
                 writer.write(data)
                 await writer.drain()
         writer.close()
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self._hanging:
+            self._open.add(client_w)
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while await client_r.read(65536):
+                    pass
+            self._open.discard(client_w)
+            return
         try:
             if isinstance(self._target, str):
                 server_r, server_w = await asyncio.open_unix_connection(self._target)
@@ -60,13 +73,24 @@ class Outage:
         self._open -= {client_w, server_w}
 
     async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        if self._hanging:
+            self._hanging = False
+            self._drop_connections()  # they lost bytes while hanging: no protocol survives that
+        if self._server is None:
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+            self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
+        self._hanging = False
         if self._server is not None:
             self._server.close()
             self._server = None
+        self._drop_connections()
+
+    async def hang(self) -> None:
+        self._hanging = True
+
+    def _drop_connections(self) -> None:
         for writer in list(self._open):
             writer.transport.abort()
         self._open.clear()
@@ -100,6 +124,9 @@ class OutageThread:
 
     def restore(self) -> None:
         self._run(self._outage.restore())
+
+    def hang(self) -> None:
+        self._run(self._outage.hang())
 
     @contextlib.contextmanager
     def running(self) -> Iterator[OutageThread]:

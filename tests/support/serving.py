@@ -17,6 +17,30 @@ from pathlib import Path
 import httpx
 import psutil
 
+from callmemory.settings import Settings
+
+CALLER = {"from": "+14155551234", "to": "+14155550000"}
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes `serving` use the test's database, Redis prefix and hash secret."""
+    assert settings.database_url
+    assert settings.redis_url
+    assert settings.hash_secret
+    return {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "CALLMEMORY_REDIS_PREFIX": settings.redis_prefix,
+        "CALLMEMORY_HASH_SECRET": settings.hash_secret.get_secret_value(),
+        "CALLMEMORY_ENVIRONMENT": "test",
+        **extra,
+    }
+
+
+def event(kind: str, call_id: str, **fields: str) -> dict[str, str]:
+    """A seed webhook event of CALLER's call."""
+    return {"type": kind, "call_id": call_id, **CALLER, **fields}
+
 
 @contextmanager
 def embedded_data_dir() -> Iterator[Path]:

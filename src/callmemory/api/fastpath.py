@@ -8,6 +8,8 @@ the layers in between, giving the same request id context and the same error bod
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from callmemory.api import errors
-from callmemory.errors import CallMemoryError
+from callmemory.errors import CallMemoryError, ShuttingDown
 from callmemory.observability.requests import RequestContext
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -36,10 +38,19 @@ class FastPathApp(FastAPI):
         self._fast_paths[(method, path)] = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (scope["method"], scope["path"]) in self._fast_paths:
-            await self._serve_fast_path(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        try:
+            if (scope["method"], scope["path"]) in self._fast_paths:
+                await self._serve_fast_path(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when its graceful shutdown runs out, and would then
+            # answer a plain-text 500 itself: the platform gets our error shape, and a 503 to retry on.
+            await _answer_cancelled(scope, receive, send)
+            raise
 
     async def _fast_path(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -50,4 +61,12 @@ class FastPathApp(FastAPI):
             response = await errors.refused(request, exc)
         except Exception as exc:  # as FastAPI's outermost handler would: a 500, logged
             response = await errors.unexpected(request, exc)
+        await response(scope, receive, send)
+
+
+async def _answer_cancelled(scope: Scope, receive: Receive, send: Send) -> None:
+    refusal = ShuttingDown("the service is shutting down; retry the request on another instance")
+    response = await errors.refused(Request(scope, receive), refusal)
+    # RuntimeError: the response had begun (the server refuses a second start); OSError: the client left.
+    with contextlib.suppress(RuntimeError, OSError):
         await response(scope, receive, send)

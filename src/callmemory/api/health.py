@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -29,9 +30,11 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="Whether the service can answer calls, and what is degraded",
     description=(
-        "200 `ok` when Redis and Postgres answer. 200 `degraded` when only Postgres is down: callers are "
-        "still answered from Redis memory and ended calls wait in Redis (`pending_archives`) for the "
-        "flusher. 503 `unavailable` when Redis is down: no call can be answered."
+        "200 `ok` when Redis and Postgres answer. 200 `degraded` when only Postgres is down (or does not "
+        "answer within CALLMEMORY_READY_TIMEOUT_S): callers are still answered from Redis memory and ended "
+        "calls wait in Redis (`pending_archives`) for the flusher; also `degraded` while calls that "
+        "Postgres refused are quarantined (`quarantined`, see `callmemory quarantine list`). 503 "
+        "`unavailable` when Redis is down: no call can be answered."
     ),
     responses={
         200: {
@@ -42,6 +45,7 @@ async def healthz() -> dict[str, str]:
                         "status": "degraded",
                         "checks": {"redis": True, "postgres": False},
                         "pending_archives": 3,
+                        "quarantined": 0,
                     }
                 }
             },
@@ -54,6 +58,7 @@ async def healthz() -> dict[str, str]:
                         "status": "unavailable",
                         "checks": {"redis": False, "postgres": True},
                         "pending_archives": None,
+                        "quarantined": None,
                     }
                 }
             },
@@ -61,9 +66,13 @@ async def healthz() -> dict[str, str]:
     },
 )
 async def readyz(memory: MemoryDep) -> Any:
-    checks = await memory.ready()
+    checks, pending, quarantined = await asyncio.gather(
+        memory.ready(), memory.pending_archives(), memory.quarantined_archives()
+    )
     # Postgres alone down does not take the service out of rotation: every instance shares it, and
-    # pulling them all would stop answering callers that Redis alone can serve.
-    status = "ok" if all(checks.values()) else "degraded" if checks["redis"] else "unavailable"
-    body = {"status": status, "checks": checks, "pending_archives": await memory.pending_archives()}
+    # pulling them all would stop answering callers that Redis alone can serve. Nor does a quarantined
+    # call, which needs an operator, not another instance.
+    healthy = all(checks.values()) and not quarantined
+    status = "ok" if healthy else "degraded" if checks["redis"] else "unavailable"
+    body = {"status": status, "checks": checks, "pending_archives": pending, "quarantined": quarantined}
     return JSONResponse(body, status_code=503 if status == "unavailable" else 200)

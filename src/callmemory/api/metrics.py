@@ -25,8 +25,9 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
     summary="Prometheus metrics",
     description=(
         "The Prometheus text format: webhook events by platform, type and outcome; latency histograms "
-        "of memory reads, LLM requests and archive writes; rehydrations, pending archives, flusher and "
-        "sweeper runs, LLM fallbacks and summary jobs. Summed over every worker of `callmemory serve`."
+        "of memory reads, LLM requests and archive writes; rehydrations, pending and quarantined "
+        "archives, archive refusals, flusher and sweeper runs, LLM fallbacks and summary jobs. Summed "
+        "over every worker of `callmemory serve`."
     ),
     response_class=Response,
     responses={
@@ -43,8 +44,11 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
     },
 )
 async def metrics(services: ServicesDep) -> Response:
-    pending = await services.memory.pending_archives()
-    if pending is not None:  # Redis down: the last value stands rather than a false zero
-        services.metrics.pending_archives.set(pending)
+    for gauge, count in (
+        (services.metrics.pending_archives, services.memory.pending_archives),
+        (services.metrics.quarantined_archives, services.memory.quarantined_archives),
+    ):
+        if (value := await count()) is not None:  # Redis down: the last value stands, not a false zero
+            gauge.set(value)
     body, content_type = services.metrics.exposition()
     return Response(body, media_type=content_type)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Integer, Row, Select, bindparam, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callmemory.db.deadline import within
 from callmemory.db.models import Call, Caller, TurnRow
 from callmemory.db.session import create_sessionmaker
 from callmemory.events import CallRef, Role
@@ -21,6 +22,7 @@ from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn,
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # Migration 0004's function; asyncpg's own placeholders, as exec_driver_sql hands the text to it as is.
 _ARCHIVE_CALL = (
@@ -132,14 +134,30 @@ def _load_caller_statement() -> Select[Any]:
 _LOAD_CALLER = _load_caller_statement()
 
 
-class Archive:
-    """Postgres operations. Each public method is one transaction."""
+def _deadlined(
+    method: Callable[Concatenate[Archive, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Archive, P], Coroutine[Any, Any, T]]:
+    """The method, bounded by the archive's deadline: the wait for a pool connection, connecting and a
+    retry included. Past it the method raises TimeoutError (an OSError, as a refused connection is),
+    and the caller goes on from Redis."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    async def bounded(archive: Archive, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await within(archive._timeout_s, method(archive, *args, **kwargs))
+
+    bounded.__doc__ = method.__doc__
+    return bounded
+
+
+class Archive:
+    """Postgres operations. Each public method is one transaction, with a deadline."""
+
+    def __init__(self, engine: AsyncEngine, *, timeout_s: float = 5.0) -> None:
         self._sessions = create_sessionmaker(engine)
         # Shares the engine's pool; its connections run each statement in a transaction of its own.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._timeout_s = timeout_s
 
+    @_deadlined
     async def load_caller(
         self, caller: CallerId, recent_turns: int, call_summaries: int = 10
     ) -> CallerMemory | None:
@@ -177,6 +195,7 @@ class Archive:
             ),
         )
 
+    @_deadlined
     async def archive_call(self, record: CallRecord) -> bool:
         """Store a finished call with all its turns. True if stored now, False if it already was.
 
@@ -213,6 +232,7 @@ class Archive:
 
         return await _retried_once_if_disconnected(attempt)
 
+    @_deadlined
     async def set_summary(self, call: CallRef, summary: str) -> bool:
         """Set an archived call's summary; False when the call is not archived."""
         async with self._sessions.begin() as session:
@@ -224,6 +244,7 @@ class Archive:
             )
             return updated.first() is not None
 
+    @_deadlined
     async def add_late_turn(
         self, call: CallRef, role: Role, said: str, at: datetime
     ) -> tuple[CallerId, tuple[Turn, ...]] | None:
@@ -258,6 +279,7 @@ class Archive:
             turns = tuple(turn_of(r, call.call_id) for r in rows)
             return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
 
+    @_deadlined
     async def set_topic(self, call: CallRef, topic: str) -> None:
         """The caller's topic, as learnt from this archived call, unless a newer call has set one."""
         this = (
@@ -277,6 +299,9 @@ class Archive:
                 .values(last_topic=topic)
             )
 
-    async def ping(self) -> bool:
+    async def ping(self, timeout_s: float) -> bool:
+        return await within(timeout_s, self._ping())
+
+    async def _ping(self) -> bool:
         async with self._sessions() as session:
             return bool((await session.execute(text("SELECT 1"))).scalar_one() == 1)

@@ -14,9 +14,16 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
     cm:live                                      zset  live calls by last known activity (sweeper)
     cm:pending                                   zset  ended calls waiting for Postgres, by due time
+    cm:quarantine                                hash  pending member -> {reason, since, refusals}
     cm:lock:<name>                               str   a lock's holder token, with an expiry
 
 The callref is the only key a webhook can find by call id alone; it holds no phone number of a caller.
+
+A call that Postgres refuses (its own data, not an outage) counts the refusals in its state hash
+(`refusals`, and the last `refused` reason). After CALLMEMORY_ARCHIVE_REFUSALS_MAX of them it leaves
+`cm:pending` for `cm:quarantine`, so that the flusher no longer tries it; its state and transcript keys
+stay in place without an expiry (as for any call waiting for the archive) until `callmemory quarantine
+retry` archives it or an erasure deletes it. `callmemory quarantine list|export` read them.
 """
 
 from __future__ import annotations
@@ -253,6 +260,17 @@ for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], membe
 return due
 """
 
+# Postgres refused the frozen call: count it on the call's state, which, with its transcript, is kept
+# without expiry. 0 when the state is gone.
+_NOTE_REFUSAL: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local refusals = redis.call('HINCRBY', KEYS[1], 'refusals', 1)
+redis.call('HSET', KEYS[1], 'refused', ARGV[1])
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+return refusals
+"""
+
 _RELEASE_LOCK: Final = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -291,6 +309,15 @@ class Started:
 # Live calls whose caller this process has seen, so that a call's later events skip the look-up of its
 # caller: a round trip per speech turn and hangup. A call lasts minutes; this covers thousands at once.
 _KNOWN_CALLS: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedCall:
+    call: CallRef
+    caller: CallerId
+    reason: str  # the last refusal's
+    since: datetime
+    refusals: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +427,7 @@ class HotStore:
         self._set_summary = redis.register_script(_SET_SUMMARY)
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._release = redis.register_script(_RELEASE_LOCK)
+        self._note_refusal = redis.register_script(_NOTE_REFUSAL)
         # Never trusted on its own: the next command on the call checks its callref in the same round
         # trip (see _check_ref), so an entry made stale by a hangup on another worker does no harm.
         self._known: dict[CallRef, CallerId] = {}
@@ -427,6 +455,10 @@ class HotStore:
     @property
     def _pending_key(self) -> str:
         return f"{self._s.prefix}:pending"
+
+    @property
+    def _quarantine_key(self) -> str:
+        return f"{self._s.prefix}:quarantine"
 
     async def _pipelined(self, commands: Callable[[Pipeline], None], script: AsyncScript) -> list[Any]:
         """Run `commands`, which include `script`, in one round trip, without a transaction.
@@ -859,6 +891,7 @@ class HotStore:
             pipe.set(self._callref_key(call), ref, ex=self._s.call_ttl_s)
             pipe.zrem(self._live_key, member)
             pipe.zrem(self._pending_key, member)
+            pipe.hdel(self._quarantine_key, member)
 
         await self._pipelined(commands, self._finish)
 
@@ -897,6 +930,58 @@ class HotStore:
 
     async def pending_count(self) -> int:
         return int(await self._redis.zcard(self._pending_key))
+
+    # -- quarantine: calls Postgres keeps refusing, set aside so that they hold back no other ----------
+    async def note_refusal(
+        self, call: CallRef, caller: CallerId, reason: str, *, at: datetime, quarantine_after: int
+    ) -> int:
+        """Count a refusal of the frozen call at `at`: retried from then on, or quarantined once refused
+        `quarantine_after` times. How many refusals so far; 0 when the call's state is gone."""
+        state, log = self._call_keys(call, caller)
+        refusals = int(await self._note_refusal(keys=[state, log], args=[reason]))
+        if refusals == 0:
+            return 0
+        member = _member(call, caller)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self._live_key, member)
+            if refusals >= quarantine_after:
+                entry = {"reason": reason, "since": _ms(at), "refusals": refusals}
+                # Into the quarantine before out of the schedule: a crash in between leaves the call in
+                # both, and the flusher's next refusal files it again, rather than in neither.
+                pipe.hset(self._quarantine_key, member, json.dumps(entry))
+                pipe.zrem(self._pending_key, member)
+            else:
+                pipe.zadd(self._pending_key, {member: _ms(at)})
+            await pipe.execute()
+        return refusals
+
+    async def quarantined(self) -> list[QuarantinedCall]:
+        entries = await self._redis.hgetall(self._quarantine_key)
+        found = []
+        for member, raw in sorted(entries.items()):
+            call, caller = _parse_member(str(member))
+            data = json.loads(raw)
+            found.append(
+                QuarantinedCall(
+                    call=call,
+                    caller=caller,
+                    reason=str(data["reason"]),
+                    since=_from_ms(data["since"]),
+                    refusals=int(data["refusals"]),
+                )
+            )
+        return found
+
+    async def quarantine_count(self) -> int:
+        return int(await self._redis.hlen(self._quarantine_key))
+
+    async def release_quarantined(self, call: CallRef, caller: CallerId) -> None:
+        """Out of the quarantine, with its count of refusals back at zero: the next refusals count anew."""
+        state, _ = self._call_keys(call, caller)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(self._quarantine_key, _member(call, caller))
+            pipe.hdel(state, "refusals")
+            await pipe.execute()
 
     # -- locks -----------------------------------------------------------------------------------
     async def acquire(self, name: str, ttl_ms: int) -> str | None:
@@ -940,6 +1025,7 @@ class HotStore:
                 pipe.set(self._callref_key(call), _ENDED, ex=self._s.call_ttl_s)
                 pipe.zrem(self._live_key, _member(call, caller))
                 pipe.zrem(self._pending_key, _member(call, caller))
+                pipe.hdel(self._quarantine_key, _member(call, caller))
             for call in archived_calls:
                 pipe.set(self._callref_key(call), _ENDED, xx=True, keepttl=True)
             await pipe.execute()

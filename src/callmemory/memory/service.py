@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,8 +23,9 @@ from callmemory.errors import (
 )
 from callmemory.events import CallRef, EndOutcome, Role
 from callmemory.memory.archive import Archive
-from callmemory.memory.hot import HotStore
+from callmemory.memory.hot import HotStore, QuarantinedCall
 from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
+from callmemory.memory.refusals import Refusal, refusal_reason
 from callmemory.memory.topic import topic_of
 from callmemory.memory.types import CallerMemory, CallRecord, EventAnswer, LiveCall, Turn, utcnow
 from callmemory.observability.context import bind_caller
@@ -46,7 +49,25 @@ class CallGreeted(CallBegun):
 @dataclass(frozen=True, slots=True)
 class FlushResult:
     archived: int = 0
-    failed: int = 0  # still waiting for the archive
+    failed: int = 0  # still waiting for the archive, which is unreachable
+    refused: int = 0  # refused by Postgres for their own data: retried later, or quarantined
+
+
+class ArchiveAttempt(StrEnum):
+    """What one try to archive a frozen call came to."""
+
+    STORED = "archived"
+    DUPLICATE = "already_archived"
+    UNREACHABLE = "unreachable"  # Postgres is down or too slow: the call waits in Redis for the flusher
+    REFUSED = "refused"  # Postgres refused the call's data: retried, or quarantined after too many
+
+
+_END_OUTCOMES = {
+    ArchiveAttempt.STORED: EndOutcome.ARCHIVED,
+    ArchiveAttempt.DUPLICATE: EndOutcome.ALREADY_ARCHIVED,
+    ArchiveAttempt.UNREACHABLE: EndOutcome.PENDING,
+    ArchiveAttempt.REFUSED: EndOutcome.PENDING,  # kept in Redis all the same
+}
 
 
 class MemoryService:
@@ -64,6 +85,8 @@ class MemoryService:
         call_summaries: int = 10,
         on_archived: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        refusals_max: int = 3,
+        ready_timeout_s: float = 0.5,
     ) -> None:
         self._hot = hot
         self._archive = archive
@@ -76,6 +99,8 @@ class MemoryService:
         self._call_summaries = call_summaries
         self._on_archived = on_archived  # wakes the summary worker
         self._metrics = metrics or Metrics()
+        self._refusals_max = refusals_max
+        self._ready_timeout_s = ready_timeout_s
 
     # -- identity --------------------------------------------------------------------------------
     def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
@@ -310,9 +335,12 @@ class MemoryService:
         )
         return await self._archive_frozen(live, caller_number=number)
 
-    async def _archive_frozen(
+    async def _archive_frozen(self, live: LiveCall, *, caller_number: str | None = None) -> EndOutcome:
+        return _END_OUTCOMES[await self._try_archive(live, caller_number=caller_number)]
+
+    async def _try_archive(
         self, live: LiveCall, *, caller_number: str | None = None, retry_at: datetime | None = None
-    ) -> EndOutcome:
+    ) -> ArchiveAttempt:
         """Archive a frozen call and clear its live state; if Postgres fails, leave it to the flusher."""
         call, caller = live.call, live.caller
         record = CallRecord(
@@ -332,6 +360,9 @@ class MemoryService:
                 stored = await self._archive.archive_call(record)
                 labels["outcome"] = "stored" if stored else "duplicate"
         except (SQLAlchemyError, OSError) as exc:
+            if (refusal := refusal_reason(exc)) is not None:
+                await self._set_aside(live, refusal, retry_at or self._now())
+                return ArchiveAttempt.REFUSED
             # The call stays in Redis, frozen, and is scheduled for the flusher; nothing is lost.
             log.error(
                 "archiving call %s failed, kept in Redis for the flusher: %s",
@@ -340,7 +371,13 @@ class MemoryService:
             )
             async with _stores("scheduling the call for archiving"):
                 await self._hot.mark_pending(call, caller, retry_at or self._now())
-            return EndOutcome.PENDING
+            return ArchiveAttempt.UNREACHABLE
+        except asyncio.CancelledError:
+            # The request was cancelled (a shutdown out of patience with a slow Postgres): the frozen call
+            # is handed to the flusher, as in an outage, rather than left for the idle-call sweeper.
+            async with _stores("scheduling the call for archiving"):
+                await self._hot.mark_pending(call, caller, retry_at or self._now())
+            raise
         async with _stores("clearing the archived call"):
             await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
         if stored and self._on_archived is not None:
@@ -352,7 +389,33 @@ class MemoryService:
             len(record.turns),
             "new" if stored else "already archived",
         )
-        return EndOutcome.ARCHIVED if stored else EndOutcome.ALREADY_ARCHIVED
+        return ArchiveAttempt.STORED if stored else ArchiveAttempt.DUPLICATE
+
+    async def _set_aside(self, live: LiveCall, refusal: Refusal, at: datetime) -> None:
+        """Postgres refused the call for its own data: retry it later, and after too many refusals
+        quarantine it, so that it stops costing every flusher pass a try."""
+        self._metrics.archive_refusals.inc()
+        async with _stores("setting a refused call aside"):
+            refusals = await self._hot.note_refusal(
+                live.call, live.caller, str(refusal), at=at, quarantine_after=self._refusals_max
+            )
+        # The kind only: Postgres' message may quote what the caller said.
+        if refusals >= self._refusals_max:
+            log.error(
+                "Postgres refused call %s %d times (%s): quarantined, kept in Redis; see "
+                "`callmemory quarantine list`",
+                live.call.call_id,
+                refusals,
+                refusal.kind,
+            )
+        else:
+            log.warning(
+                "Postgres refused call %s (%s), refusal %d of %d before quarantine",
+                live.call.call_id,
+                refusal.kind,
+                refusals,
+                self._refusals_max,
+            )
 
     # -- upkeep: what the background tasks do, one pass at a time ---------------------------------
     async def flush_pending(self, *, limit: int, lease: timedelta, retry_in: timedelta) -> FlushResult:
@@ -360,7 +423,7 @@ class MemoryService:
         now = self._now()
         async with _stores("claiming pending archives"):
             due = await self._hot.claim_pending(now, now + lease, limit)
-        archived = failed = 0
+        archived = failed = refused = 0
         for n, (call, caller) in enumerate(due):
             async with _stores("reading a pending call"):
                 live = await self._hot.begin_end(call, caller)
@@ -369,7 +432,11 @@ class MemoryService:
                 async with _stores("dropping a finished pending archive"):
                     await self._hot.forget_pending(call, caller)
                 continue
-            if await self._archive_frozen(live, retry_at=now + retry_in) is EndOutcome.PENDING:
+            attempt = await self._try_archive(live, retry_at=now + retry_in)
+            if attempt is ArchiveAttempt.REFUSED:
+                refused += 1  # this call's own data: no reason to hold back the rest of the batch
+                continue
+            if attempt is ArchiveAttempt.UNREACHABLE:
                 # Postgres is still down: the rest of the batch would only wait for the same failure.
                 failed = len(due) - n
                 async with _stores("rescheduling pending archives"):
@@ -377,7 +444,7 @@ class MemoryService:
                         await self._hot.mark_pending(rest_call, rest_caller, now + retry_in)
                 break
             archived += 1
-        return FlushResult(archived=archived, failed=failed)
+        return FlushResult(archived=archived, failed=failed, refused=refused)
 
     async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:
         """Archive calls with no event for `idle` (a missed hangup, a crashed instance); how many.
@@ -413,19 +480,50 @@ class MemoryService:
 
     async def pending_archives(self) -> int | None:
         """How many ended calls wait for the archive; None when Redis cannot say."""
-        try:
-            return await self._hot.pending_count()
-        except (RedisError, OSError):
-            return None
+        return await _count_or_none(self._hot.pending_count)
+
+    async def quarantined_archives(self) -> int | None:
+        """How many calls Postgres refused are quarantined; None when Redis cannot say."""
+        return await _count_or_none(self._hot.quarantine_count)
 
     async def ready(self) -> dict[str, bool]:
-        checks: dict[str, bool] = {}
-        for name, probe in (("redis", self._hot.ping), ("postgres", self._archive.ping)):
+        """Whether each store answers; Postgres within the readiness deadline, both at once."""
+
+        async def answers(probe: Callable[[], Awaitable[bool]]) -> bool:
             try:
-                checks[name] = await probe()
-            except (RedisError, SQLAlchemyError, OSError):
-                checks[name] = False
-        return checks
+                return await probe()
+            except (RedisError, SQLAlchemyError, OSError):  # OSError: a deadline passed, too
+                return False
+
+        redis, postgres = await asyncio.gather(
+            answers(self._hot.ping), answers(lambda: self._archive.ping(self._ready_timeout_s))
+        )
+        return {"redis": redis, "postgres": postgres}
+
+    # -- quarantine: what the operator's `callmemory quarantine` commands do -----------------------
+    async def quarantined(self) -> list[tuple[QuarantinedCall, LiveCall | None]]:
+        """The quarantined calls, each with its frozen state and transcript (None if it was lost)."""
+        async with _stores("reading the quarantine"):
+            entries = await self._hot.quarantined()
+            # begin_end on a frozen call only reads it: its end time and reason are set already.
+            return [(entry, await self._hot.begin_end(entry.call, entry.caller)) for entry in entries]
+
+    async def retry_quarantined(self, entry: QuarantinedCall) -> ArchiveAttempt | None:
+        """Try a quarantined call again now; refused again, it gets its full number of tries anew
+        from the flusher. None when its state is gone."""
+        async with _stores("releasing a quarantined call"):
+            await self._hot.release_quarantined(entry.call, entry.caller)
+            live = await self._hot.begin_end(entry.call, entry.caller)
+        if live is None:
+            return None
+        return await self._try_archive(live)
+
+
+async def _count_or_none(count: Callable[[], Awaitable[int]]) -> int | None:
+    try:
+        return await count()
+    except (RedisError, OSError):
+        return None
 
 
 def _short(caller: CallerId) -> str:

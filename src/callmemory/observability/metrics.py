@@ -109,6 +109,18 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
+        self.quarantined_archives = Gauge(
+            "callmemory_quarantined_archives",
+            "Ended calls Postgres refused too often, set aside in Redis for an operator (read from "
+            "Redis at scrape time; `callmemory quarantine list`).",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.archive_refusals = Counter(
+            "callmemory_archive_refusals",
+            "Times Postgres refused a call's data (not an outage): retried, then quarantined.",
+            registry=r,
+        )
         self.flusher_runs = Counter(
             "callmemory_flusher_runs", "Passes of the pending-archive flusher.", registry=r
         )

@@ -1,0 +1,61 @@
+"""A redis-server of the test's own on a free port, to kill and start again mid-test."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from support.serving import free_port
+
+
+class OwnRedis:
+    """Keeps its data in an append-only file, as production Redis should, so a restart keeps it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._dir = data_dir
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir)),
+                *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(10)
+
+    @contextmanager
+    def running(self) -> Iterator[OwnRedis]:
+        self.start()
+        try:
+            yield self
+        finally:
+            if self._process is not None and self._process.poll() is None:
+                self.kill()
