@@ -24,12 +24,24 @@ from callmemory.memory.archive import Archive
 from callmemory.memory.hot import HotStore
 from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
 from callmemory.memory.topic import topic_of
-from callmemory.memory.types import CallerMemory, CallRecord, EventAnswer, LiveCall, Turn, utcnow
+from callmemory.memory.types import (
+    CallerMemory,
+    CallRecord,
+    DuplicateEvent,
+    EventAnswer,
+    LiveCall,
+    Turn,
+    utcnow,
+)
 from callmemory.observability.context import bind_caller
 from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# The event key under which a call's greeting is kept when it is picked outside Redis (see greet_call);
+# platform event keys are prefixed (`id:`, `seq:`, ...), so none can be this.
+_GREETING_EVENT = "greeting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +170,15 @@ class MemoryService:
         """
         begun, greeting = await self._start(call, caller_number, bot_number, greetings)
         if greeting is None:
-            # Not greeted by Redis: the memory had to come from the archive first.
+            # Not greeted by Redis: the memory had to come from the archive first. Copies of the ringing
+            # may each get here, and a later copy may read memory that already holds an earlier copy's
+            # greeting (and pick another one): the greeting is recorded as the answer of the call's
+            # greeting event, which only the first writer sets, and every copy says what it holds.
             greeting = greetings.for_caller(begun.memory)
-            if begun.is_new:
-                # A repeated ringing is not recorded: the caller heard the first one's greeting.
-                await self.record_reply(call, begun.memory.caller, greeting)
+            try:
+                await self.record_reply(call, begun.memory.caller, greeting, event=_GREETING_EVENT)
+            except DuplicateEvent as recorded:
+                greeting = recorded.answer.text if recorded.answer else greeting
         return CallGreeted(memory=begun.memory, is_new=begun.is_new, greeting=greeting)
 
     async def _start(
