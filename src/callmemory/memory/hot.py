@@ -648,6 +648,11 @@ class HotStore:
         raw = await self._redis.hget(self._events_key(call, caller), event)
         return _decode_answer(str(raw)) if raw else None
 
+    async def event_seen(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | bool:
+        """The answer stored for a platform event; else True while it is pending, False if unknown."""
+        raw = await self._redis.hget(self._events_key(call, caller), event)
+        return _decode_answer(str(raw)) if raw else raw is not None
+
     async def append_turn(
         self,
         call: CallRef,

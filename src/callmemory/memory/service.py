@@ -250,6 +250,11 @@ class MemoryService:
         async with _stores("reading an event's answer"):
             return await self._hot.event_answer(call, caller, event)
 
+    async def event_seen(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | bool:
+        """A platform event's stored answer; else whether the event was recorded at all."""
+        async with _stores("reading an event's answer"):
+            return await self._hot.event_seen(call, caller, event)
+
     async def ended_caller(self, call: CallRef) -> CallerId | None:
         async with _stores("locating the ended call"):
             return await self._hot.ended_caller(call)
