@@ -60,7 +60,7 @@ async def test_a_redelivery_racing_its_calls_hangup_always_gets_its_stored_answe
     assert refused == []
 
 
-async def test_a_redelivery_of_a_turn_swept_while_the_llm_was_answering_is_acknowledged(
+async def test_a_redelivery_of_a_turn_whose_call_ended_while_the_llm_answered_is_acknowledged(
     settings: Settings, llm: FakeLLM, sql: Callable[..., Any]
 ) -> None:
     llm.delay_s = 1.0
@@ -81,6 +81,25 @@ async def test_a_redelivery_of_a_turn_swept_while_the_llm_was_answering_is_ackno
     assert (again.status_code, again.json()) == (200, {"status": "already_archived"})
     rows = await sql("SELECT role, text FROM turns ORDER BY seq")
     assert [r.text for r in rows if r.role == "caller"] == ["Can you check my refund?"]
+
+
+async def test_a_redelivered_turn_of_a_call_the_sweeper_archived_gets_its_stored_answer(
+    settings: Settings, llm: FakeLLM, sql: Callable[..., Any]
+) -> None:
+    sweeping = settings.model_copy(update={"idle_call_s": 1.5, "sweep_interval_s": 0.05})
+    async with running(sweeping) as http:
+        phone = Phone(http)
+        call_id, _ = await phone.ring()
+        event = speech(call_id, "Where is my parcel?", "ev-swept")
+        first = await phone.send(event)
+
+        async def swept() -> bool:
+            return bool(await sql("SELECT * FROM calls WHERE end_reason = 'idle_timeout'"))
+
+        await eventually(swept)
+        again = await phone.send(event)
+
+    assert (again.status_code, again.json()) == (200, first.json())
 
 
 async def test_a_new_speech_event_of_an_archived_call_is_still_refused_with_409(phone: Phone) -> None:

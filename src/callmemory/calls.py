@@ -11,7 +11,7 @@ from datetime import datetime
 from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Responder
-from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent
+from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, StoreUnavailable
 from callmemory.events import (
     CallEnded,
     CallerSpoke,
@@ -68,13 +68,18 @@ class CallHandler:
         self._fallback_line = fallback_line
 
     async def handle(self, event: CallEvent) -> Reply | EndOutcome:
-        match event:
-            case CallStarted():
-                return await self._ringing(event)
-            case CallerSpoke():
-                return await self._speech(event)
-            case CallEnded():
-                return await self._memory.end_call(event.call, event.caller_number, event.reason)
+        try:
+            match event:
+                case CallStarted():
+                    return await self._ringing(event)
+                case CallerSpoke():
+                    return await self._speech(event)
+                case CallEnded():
+                    return await self._memory.end_call(event.call, event.caller_number, event.reason)
+        except StoreUnavailable:
+            # The caller's attempt leaves no trace in Redis: the sweeper must not count it as silence.
+            self._memory.hot_store_failed()
+            raise
 
     async def open_call(self, event: CallStarted, greetings: Greetings | None = None) -> Opened:
         """Start (or re-start) a call and greet; `greetings` overrides the default ones (per bot)."""

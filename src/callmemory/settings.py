@@ -215,7 +215,8 @@ class Settings(BaseSettings):
     idle_call_s: float = Field(
         default=30 * 60,
         gt=0,
-        description="A live call with no event for this long is archived (missed hangup, crashed instance).",
+        description="A live call with no event for this long is archived (missed hangup, crashed instance); "
+        "after Redis failed, counted from the failure (refused attempts leave no trace).",
     )
     sweep_interval_s: float = Field(default=30.0, gt=0, description="How often idle calls are looked for.")
     shutdown_flush_s: float = Field(

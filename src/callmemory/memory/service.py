@@ -88,6 +88,7 @@ class MemoryService:
         self._call_summaries = call_summaries
         self._on_archived = on_archived  # wakes the summary worker
         self._metrics = metrics or Metrics()
+        self._hot_failed_at: datetime | None = None  # see hot_store_failed
 
     # -- identity --------------------------------------------------------------------------------
     def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
@@ -397,13 +398,22 @@ class MemoryService:
             archived += 1
         return FlushResult(archived=archived, failed=failed)
 
+    def hot_store_failed(self) -> None:
+        """Redis failed a request or a background pass: see sweep_idle."""
+        self._hot_failed_at = self._now()
+
     async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:
         """Archive calls with no event for `idle` (a missed hangup, a crashed instance); how many.
 
-        A per-call lock keeps two instances from sweeping the same call at once; the archive's
-        uniqueness would absorb that anyway, but the lock spares the duplicate work and log noise.
+        The idle clock counts from the caller's last attempt, and while Redis was down their attempts
+        were refused without a trace: each live call is taken to have had one when Redis last failed
+        here, so nothing is swept until `idle` after that. A per-call lock keeps two instances from
+        sweeping the same call at once; the archive's uniqueness would absorb that anyway, but the
+        lock spares the duplicate work and log noise.
         """
         now = self._now()
+        if self._hot_failed_at is not None and self._hot_failed_at > now - idle:
+            return 0
         async with _stores("finding idle calls"):
             candidates = await self._hot.idle_calls(now - idle, limit)
         swept = 0
