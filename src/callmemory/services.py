@@ -89,12 +89,6 @@ def _summary_worker(
     )
 
 
-UNAUTHENTICATED_WEBHOOK = (
-    "the seed webhook /webhook/call is UNAUTHENTICATED: anyone who can reach it can hear callers' last "
-    "topics and write into their memory; set CALLMEMORY_WEBHOOK_SECRET (production refuses to start without)"
-)
-
-
 def _responder(settings: Settings, llm: AsyncOpenAI | None, metrics: Metrics) -> Responder:
     if llm is None:
         log.warning("no OPENAI_API_KEY configured: answering in offline mode")
@@ -143,8 +137,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if settings.voipbin_access_key
         else None
     )
-    if not settings.webhook_authenticated:
-        log.warning(UNAUTHENTICATED_WEBHOOK)
     # One per app (see observability/metrics.py), built here like the clients.
     tracing = start_tracing(settings)
     metrics = Metrics(spans=tracing.spans)

@@ -15,6 +15,17 @@ from callmemory.telephony import signing
 
 log = logging.getLogger(__name__)
 
+UNAUTHENTICATED = (
+    "the seed webhook /webhook/call is UNAUTHENTICATED: anyone who can reach it can hear callers' last "
+    "topics and write into their memory; set CALLMEMORY_WEBHOOK_SECRET (production refuses to start without)"
+)
+
+
+def announce(settings: Settings) -> None:
+    """Say at start, in every web worker's log, when the seed webhook is open to anyone."""
+    if not settings.webhook_authenticated:
+        log.warning(UNAUTHENTICATED)
+
 
 def authenticate_seed(request: Request, body: bytes, settings: Settings) -> None:
     """Raise Unauthorized unless the request is signed or carries the token; open when neither is set."""

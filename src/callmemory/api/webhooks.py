@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from callmemory.api.body import read_limited
 from callmemory.api.deps import get_services
-from callmemory.api.errors import responses
+from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.webhook_auth import authenticate_seed
 from callmemory.events import Reply
 from callmemory.observability.context import bind_call
@@ -35,7 +35,12 @@ router = APIRouter(tags=["webhooks"])
             "model": seed.ActionsResponse | seed.AckResponse,
             "content": {"application/json": {"examples": seed.RESPONSE_EXAMPLES}},
         },
-        **responses(400, 401, 409, 413, 422, 503),
+        **responses(400, 409, 413, 422, 503),
+        401: error_response(
+            "CALLMEMORY_WEBHOOK_SECRET is set and the request is unsigned, signed with another secret or "
+            "over other bytes, or signed longer ago than CALLMEMORY_WEBHOOK_TOLERANCE_S",
+            ErrorBody(error="unauthorized", detail="the X-Callmemory-Signature header is missing"),
+        ),
     },
     openapi_extra={
         "requestBody": {

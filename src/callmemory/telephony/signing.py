@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from typing import Final
 
 SIGNATURE_HEADER: Final = "X-Callmemory-Signature"
+# ASCII digits only, and few enough that the arithmetic on them cannot overflow a float.
+_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
 
 
 def _digest(secret: bytes, at: int, body: bytes) -> str:
@@ -41,7 +44,7 @@ def signature_problem(
         name, _, value = part.strip().partition("=")
         fields.setdefault(name, []).append(value)
     stamps, signatures = fields.get("t", []), fields.get("v1", [])
-    if len(stamps) != 1 or not stamps[0].isdigit() or not signatures:
+    if len(stamps) != 1 or not _UNIX_SECONDS.fullmatch(stamps[0]) or not signatures:
         return f"the {SIGNATURE_HEADER} header is not of the form t=<unix seconds>,v1=<hex>"
     at = int(stamps[0])
     expected = _digest(secret, at, body).encode()
