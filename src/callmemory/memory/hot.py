@@ -645,8 +645,8 @@ class HotStore:
 
     async def event_answer(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
         """The answer stored for a platform event; None while it is pending or if it is unknown."""
-        raw = await self._redis.hget(self._events_key(call, caller), event)
-        return _decode_answer(str(raw)) if raw else None
+        seen = await self.event_seen(call, caller, event)
+        return seen if isinstance(seen, EventAnswer) else None
 
     async def event_seen(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | bool:
         """The answer stored for a platform event; else True while it is pending, False if unknown."""
