@@ -81,7 +81,6 @@ _APPEND_TURN: Final = (
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0} end
 if status ~= 'live' then return {-1} end
-local answer = ''
 if ARGV[9] ~= '' then
   local seen = redis.call('HGET', KEYS[5], ARGV[9])
   if ARGV[10] == 'claim' then
@@ -89,11 +88,11 @@ if ARGV[9] ~= '' then
     redis.call('HSET', KEYS[5], ARGV[9], '')
   else
     if seen and seen ~= '' then return {-2, seen} end
-    answer = cjson.encode({t=ARGV[2], f=tonumber(ARGV[5])})
+    redis.call('HSET', KEYS[5], ARGV[9], cjson.encode({t=ARGV[2], f=tonumber(ARGV[5])}))
   end
+  -- After the write: an answer may be the first entry (a greeting), and EXPIRE skips a missing key.
   redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
-if answer ~= '' then redis.call('HSET', KEYS[5], ARGV[9], answer) end
 local seq = push_turn(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 if ARGV[11] == '0' then return {seq} end
 return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
