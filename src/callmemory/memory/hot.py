@@ -11,6 +11,7 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status  TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:ev   hash  event key -> answer ("" while pending) TTL call_ttl
+                                                       (`greeting`: one picked after a rehydration)
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
     cm:live                                      zset  live calls by last known activity (sweeper)
     cm:pending                                   zset  ended calls waiting for Postgres, by due time
