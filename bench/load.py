@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -39,8 +40,12 @@ import asyncpg
 import redis
 import uvloop
 
+from callmemory.telephony import signing
+
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# Production mode requires one; every event is signed with it, as a platform would.
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
 BOT = "+14155550000"
 CALLMEMORY = [sys.executable, "-m", "callmemory.cli"]
 CPU_PARTS = ("web workers", "summary worker", "stub LLM", "driver", "redis", "postgres", "other")
@@ -156,7 +161,9 @@ async def one_call(
 
     async def send(kind: str, event: dict[str, Any]) -> None:
         started = time.perf_counter()
-        async with http.post(url, json={"call_id": call_id, "from": caller, **event}) as response:
+        body = json.dumps({"call_id": call_id, "from": caller, **event}).encode()
+        headers = signing.signed_headers(WEBHOOK_SECRET.encode(), body)
+        async with http.post(url, data=body, headers=headers) as response:
             await response.read()
             stats.add(kind, time.perf_counter() - started, response.status)
 
@@ -341,6 +348,7 @@ def environment(
         "OPENAI_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
         "CALLMEMORY_ENVIRONMENT": "production",
         "CALLMEMORY_HASH_SECRET": "bench-secret-0123456789abcdef",
+        "CALLMEMORY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CALLMEMORY_REDIS_PREFIX": prefix,
         "CALLMEMORY_DATA_DIR": str(data_dir),
         # off: jobs queue in Postgres for summary workers elsewhere (`callmemory summarise`)

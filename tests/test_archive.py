@@ -32,7 +32,11 @@ async def test_hangup_clears_the_calls_live_state_but_keeps_caller_memory(
 ) -> None:
     _call_id, _ = await phone.call("Hello, checking in on my refund.")
 
-    keys = sorted([k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*")])
+    # The answers given to the call's events (here its greeting) outlive it, for redeliveries after the
+    # hangup, and expire with the call TTL; its live state goes with the hangup.
+    keys = sorted(
+        [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*") if not k.endswith(":ev")]
+    )
     assert not [k for k in keys if ":call:" in k]
     assert [k.rsplit(":", 1)[-1] for k in keys if k.startswith(f"{settings.redis_prefix}:{{")] == [
         "meta",

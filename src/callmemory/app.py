@@ -10,7 +10,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 
 from callmemory import __version__
-from callmemory.api import errors, health, memory, metrics, voipbin, webhooks
+from callmemory.api import errors, health, memory, metrics, voipbin, webhook_auth, webhooks
 from callmemory.api.fastpath import FastPathApp
 from callmemory.observability.requests import RequestContext
 from callmemory.services import Services, open_services
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with open_services(settings) as services:
+            webhook_auth.announce(settings)
             if freeze_gc:
                 # Everything built so far (modules, clients, compiled SQL) lives as long as the process.
                 # Left to the collector, each full collection walked it all again: a pause of 70-80 ms

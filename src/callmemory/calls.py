@@ -12,7 +12,7 @@ from datetime import datetime
 from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Answer, Responder
-from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent
+from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, StoreUnavailable
 from callmemory.events import (
     CallEnded,
     CallerSpoke,
@@ -70,13 +70,18 @@ class CallHandler:
         self._fallback_line = fallback_line
 
     async def handle(self, event: CallEvent) -> Reply | EndOutcome:
-        match event:
-            case CallStarted():
-                return await self._ringing(event)
-            case CallerSpoke():
-                return await self._speech(event)
-            case CallEnded():
-                return await self._memory.end_call(event.call, event.caller_number, event.reason)
+        try:
+            match event:
+                case CallStarted():
+                    return await self._ringing(event)
+                case CallerSpoke():
+                    return await self._speech(event)
+                case CallEnded():
+                    return await self._memory.end_call(event.call, event.caller_number, event.reason)
+        except StoreUnavailable:
+            # The caller's attempt leaves no trace in Redis: the sweeper must not count it as silence.
+            self._memory.hot_store_failed()
+            raise
 
     async def open_call(self, event: CallStarted, greetings: Greetings | None = None) -> Opened:
         """Start (or re-start) a call and greet; `greetings` overrides the default ones (per bot)."""
@@ -90,22 +95,27 @@ class CallHandler:
     async def _ringing(self, event: CallStarted) -> Reply:
         return Reply(say=(await self.open_call(event)).greeting)
 
-    async def _speech(self, event: CallerSpoke) -> Reply:
+    async def _speech(self, event: CallerSpoke) -> Reply | EndOutcome:
         text = self._speech_text(event.text)
+        caller: CallerId | None = None
         try:
             caller = await self._caller_of(event)
             try:
                 heard = await self._hear(event.call, caller, text, None, event=event.event_key)
             except CallNotStarted as lost:
-                # This process knew the call, but Redis has lost it since (see _caller_of).
+                # Its state went between the look-up and the turn: archived meanwhile (by a hangup or
+                # the sweeper on another worker), or lost with Redis (see _caller_of).
+                if await self._memory.ended_caller(event.call) is not None:
+                    raise CallAlreadyEnded(f"call {event.call.call_id!r} has already ended") from lost
                 caller = await self._reopen(event, lost)
                 heard = await self._hear(event.call, caller, text, None, event=event.event_key)
         except CallAlreadyEnded:
             # A redelivery after the hangup still gets its answer; a new event of an ended call does not.
-            if (replayed := await self._replay(event)) is None:
+            if (replayed := await self._replay(event, caller)) is None:
                 raise
             return replayed
         except DuplicateEvent as seen:
+            assert caller is not None  # only recording finds a duplicate, and it comes after the look-up
             earlier = seen.answer or await self._await_answer(event, caller)
             return Reply(say=earlier.text)
         return await self.respond(heard, event=event.event_key)
@@ -203,14 +213,20 @@ class CallHandler:
         begun = await self._memory.begin_call(event.call, event.caller_number, event.bot_number)
         return begun.memory.caller
 
-    async def _replay(self, event: CallerSpoke) -> Reply | None:
+    async def _replay(self, event: CallerSpoke, live_caller: CallerId | None) -> Reply | EndOutcome | None:
+        """What a redelivery of an ended call's event gets: the stored answer; for a turn recorded
+        whose answer never was (the call ended while the LLM was answering), an acknowledgement; for an
+        event never seen, None (refused). The caller is the archived call's, or while the call is still
+        being archived, the one it was located by."""
         if event.event_key is None:
             return None
-        caller = await self._memory.ended_caller(event.call)
+        caller = await self._memory.ended_caller(event.call) or live_caller
         if caller is None:
             return None
-        answer = await self._memory.answer_for(event.call, caller, event.event_key)
-        return Reply(say=answer.text) if answer is not None else None
+        seen = await self._memory.event_seen(event.call, caller, event.event_key)
+        if isinstance(seen, EventAnswer):
+            return Reply(say=seen.text)
+        return EndOutcome.ALREADY_ARCHIVED if seen else None
 
     async def _await_answer(self, event: CallerSpoke, caller: CallerId) -> EventAnswer:
         """The answer of a first delivery still waiting for the LLM, polled from Redis.

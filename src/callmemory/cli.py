@@ -91,6 +91,7 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  data directory:      {settings.data_dir.resolve()}")
     print(f"  LLM:                 {llm}")
     print(f"  webhook:             http://{settings.host}:{settings.port}/webhook/call")
+    print(f"  webhook auth:        {_webhook_auth(settings)}")
     print(f"  API docs:            http://{settings.host}:{settings.port}/docs", flush=True)
     summaries = _start_summary_process(settings, args.log_level)
     # uvicorn re-raises SIGTERM once it has shut down gracefully; exit normally on it instead, so the
@@ -111,6 +112,16 @@ def serve(args: argparse.Namespace) -> None:
     finally:
         if summaries is not None:  # before the embedded servers stop, which it still uses
             summaries.stop()
+
+
+def _webhook_auth(settings: Settings) -> str:
+    if settings.webhook_secret is not None:
+        return "X-Callmemory-Signature (CALLMEMORY_WEBHOOK_SECRET)" + (
+            " or bearer token" if settings.webhook_token is not None else ""
+        )
+    if settings.webhook_token is not None:
+        return "bearer token (CALLMEMORY_WEBHOOK_TOKEN)"
+    return "NONE - open to anyone who can reach it; set CALLMEMORY_WEBHOOK_SECRET"
 
 
 def _start_summary_process(settings: Settings, log_level: str) -> SummaryProcess | None:

@@ -84,7 +84,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = Field(
         default="development",
-        description="production refuses to start without DATABASE_URL, REDIS_URL and a real hash secret.",
+        description="production refuses to start without DATABASE_URL, REDIS_URL, a real hash secret and "
+        "a webhook secret or token.",
     )
     host: str = Field(default="127.0.0.1", description="Address `callmemory serve` listens on.")
     port: int = Field(default=8080, description="Port `callmemory serve` listens on.")
@@ -209,6 +210,24 @@ class Settings(BaseSettings):
         '"name": "acme"}]; without bot_number a key may address every bot. No keys: /v1 refuses all.',
     )
 
+    # The seed webhook's authentication (api/webhook_auth.py); production refuses to start without it.
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the seed webhook: each request must carry X-Callmemory-Signature "
+        "(t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">), or gets 401. Unset (and no "
+        "webhook_token): /webhook/call is open to anyone, refused in production.",
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="For platforms that cannot sign: a static `Authorization: Bearer <token>` the seed "
+        "webhook accepts instead of a signature (no protection against replays).",
+    )
+    webhook_tolerance_s: float = Field(
+        default=300.0,
+        ge=1,
+        description="A signature whose timestamp is further than this from the server's clock is refused.",
+    )
+
     # Background upkeep (each instance runs both tasks; they coordinate through Redis).
     background_tasks: bool = Field(
         default=True, description="Run the pending-archive flusher and the idle-call sweeper."
@@ -222,7 +241,8 @@ class Settings(BaseSettings):
     idle_call_s: float = Field(
         default=30 * 60,
         gt=0,
-        description="A live call with no event for this long is archived (missed hangup, crashed instance).",
+        description="A live call with no event for this long is archived (missed hangup, crashed instance); "
+        "after Redis failed, counted from the failure (refused attempts leave no trace).",
     )
     sweep_interval_s: float = Field(default=30.0, gt=0, description="How often idle calls are looked for.")
     shutdown_flush_s: float = Field(
@@ -363,6 +383,8 @@ class Settings(BaseSettings):
         "default_bot_number",
         "voipbin_webhook_secret",
         "voipbin_fetch_token",
+        "webhook_secret",
+        "webhook_token",
         "voipbin_access_key",
         "mcp_api_key",
         "otlp_endpoint",
@@ -384,7 +406,23 @@ class Settings(BaseSettings):
             )
         if not self.database_url or not self.redis_url:
             raise ValueError("DATABASE_URL and REDIS_URL are required in production (no embedded servers)")
+        webhook = [s.get_secret_value() for s in (self.webhook_secret, self.webhook_token) if s]
+        if not webhook:
+            raise ValueError(
+                "CALLMEMORY_WEBHOOK_SECRET (or CALLMEMORY_WEBHOOK_TOKEN) is required in production: "
+                "without it anyone who can reach /webhook/call reads and writes callers' memory"
+            )
+        if any(w.lower() in _PLACEHOLDER_SECRETS or len(w) < 16 for w in webhook):
+            raise ValueError(
+                "CALLMEMORY_WEBHOOK_SECRET and CALLMEMORY_WEBHOOK_TOKEN must be random values of at least "
+                "16 characters in production"
+            )
         return self
+
+    @property
+    def webhook_authenticated(self) -> bool:
+        """Whether the seed webhook refuses requests that are neither signed nor carry the token."""
+        return self.webhook_secret is not None or self.webhook_token is not None
 
     def resolved_hash_secret(self) -> bytes:
         """The configured secret, or one generated once and kept in the data dir.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import sys
 import threading
@@ -24,6 +25,7 @@ from callmemory.app import create_app
 from callmemory.local_server import served
 from callmemory.settings import Settings
 from callmemory.simulate_voipbin import VoipbinCall
+from callmemory.telephony import signing
 from callmemory.telephony.voipbin_rest_standin import TalkStandIn
 
 HANGUP: Final = "/hangup"
@@ -103,10 +105,18 @@ class SeedPlatform:
     caller: str
     bot: str
     call_id: str
+    webhook_secret: str | None = None  # the service's CALLMEMORY_WEBHOOK_SECRET: events are signed
+    webhook_token: str | None = None  # else its CALLMEMORY_WEBHOOK_TOKEN, sent as a bearer token
 
     async def _send(self, event: dict[str, Any]) -> dict[str, Any]:
         event = {"call_id": self.call_id, "from": self.caller, **event}
-        response = await self.http.post("/webhook/call", json=event)
+        body = json.dumps(event).encode()
+        headers = {"content-type": "application/json"}
+        if self.webhook_secret is not None:
+            headers = signing.signed_headers(self.webhook_secret.encode(), body)
+        elif self.webhook_token is not None:
+            headers["authorization"] = f"Bearer {self.webhook_token}"
+        response = await self.http.post("/webhook/call", content=body, headers=headers)
         if response.status_code != 200:
             raise SimulationError(f"the service refused {event['type']}: {_problem(response)}")
         answer: dict[str, Any] = response.json()
@@ -224,6 +234,10 @@ class Options:
     talk_api_port: int  # the VoIPBin stand-in's port against a running service
 
 
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
 def _voipbin_update(settings: Settings, talk_api_url: str) -> dict[str, Any]:
     """What the service started here needs to play VoIPBin with us: secrets, and our talk API."""
     return {
@@ -261,19 +275,25 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
         if options.format == "voipbin":
             if settings.voipbin_fetch_token is None:
                 raise SimulationError("set CALLMEMORY_VOIPBIN_FETCH_TOKEN to the service's fetch token")
-            secret = settings.voipbin_webhook_secret
             platform = VoipbinPlatform(
                 http,
                 VoipbinCall(caller=options.caller, bot=options.bot),
                 settings.voipbin_fetch_token.get_secret_value(),
-                secret.get_secret_value() if secret else None,
+                _revealed(settings.voipbin_webhook_secret),
                 talks,
                 answer_timeout_s=settings.llm_timeout_s
                 + settings.voipbin_api_timeout_s * settings.voipbin_api_attempts
                 + 5,
             )
         else:
-            platform = SeedPlatform(http, options.caller, options.bot, call_id=f"sim-{uuid.uuid4().hex[:12]}")
+            platform = SeedPlatform(
+                http,
+                options.caller,
+                options.bot,
+                call_id=f"sim-{uuid.uuid4().hex[:12]}",
+                webhook_secret=_revealed(settings.webhook_secret),
+                webhook_token=_revealed(settings.webhook_token),
+            )
         # No phone numbers here: stderr may also carry the self-started service's logs, kept free of them.
         print(
             f"calling the bot ({options.format} format, {url}); {HANGUP} or Ctrl-D hangs up",

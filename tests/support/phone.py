@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from callmemory.telephony import signing
 
 _ids = itertools.count(1)
 
@@ -16,9 +19,14 @@ class Phone:
     http: httpx.AsyncClient
     caller: str = "+14155551234"
     bot: str | None = "+14155550000"
+    webhook_secret: str | None = None  # the service's CALLMEMORY_WEBHOOK_SECRET: every event is signed
 
     async def send(self, event: dict[str, Any]) -> httpx.Response:
-        return await self.http.post("/webhook/call", json=event)
+        if self.webhook_secret is None:
+            return await self.http.post("/webhook/call", json=event)
+        body = json.dumps(event).encode()
+        headers = signing.signed_headers(self.webhook_secret.encode(), body)
+        return await self.http.post("/webhook/call", content=body, headers=headers)
 
     async def ring(self, call_id: str | None = None) -> tuple[str, str]:
         """Start a call; returns (call id, greeting)."""

@@ -27,6 +27,11 @@ class PayloadTooLarge(CallMemoryError):
     status = 413
 
 
+class Unauthorized(CallMemoryError):
+    code = "unauthorized"
+    status = 401
+
+
 def _body(code: str, detail: str, field: str | None = None) -> dict[str, Any]:
     return ErrorBody(error=code, detail=detail, field=field).model_dump(exclude_none=True)
 

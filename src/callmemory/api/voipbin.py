@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
-from callmemory.api.errors import ErrorBody, error_response, responses
+from callmemory.api.errors import ErrorBody, Unauthorized, error_response, responses
 from callmemory.api.metrics import MetricsDep
 from callmemory.errors import CallMemoryError, InvalidEvent
 from callmemory.observability.context import bind_call
@@ -21,11 +21,6 @@ from callmemory.telephony.voipbin_bridge import VoipbinBridge
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/voipbin", tags=["voipbin"])
-
-
-class Unauthorized(CallMemoryError):
-    code = "unauthorized"
-    status = 401
 
 
 class NotEnabled(CallMemoryError):

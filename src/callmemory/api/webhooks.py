@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 
 from callmemory.api.body import read_limited
 from callmemory.api.deps import get_services
-from callmemory.api.errors import responses
+from callmemory.api.errors import ErrorBody, error_response, responses
+from callmemory.api.webhook_auth import authenticate_seed
 from callmemory.events import Reply
 from callmemory.observability.context import bind_call
 from callmemory.observability.metrics import event_kind
@@ -23,7 +24,9 @@ router = APIRouter(tags=["webhooks"])
         "Point the telephony platform's webhook here. `call.ringing` and `call.speech_recognized` are "
         "answered with actions (talk, then listen); `call.hangup` archives the call and is acknowledged. "
         "Any other event type is acknowledged with 200 and ignored. Errors name the problem and never "
-        "lose data already accepted."
+        "lose data already accepted. When CALLMEMORY_WEBHOOK_SECRET is set, every request must carry "
+        "`X-Callmemory-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` "
+        "(or, with CALLMEMORY_WEBHOOK_TOKEN, `Authorization: Bearer <token>`), or gets 401."
     ),
     responses={
         200: {
@@ -33,6 +36,11 @@ router = APIRouter(tags=["webhooks"])
             "content": {"application/json": {"examples": seed.RESPONSE_EXAMPLES}},
         },
         **responses(400, 409, 413, 422, 503),
+        401: error_response(
+            "CALLMEMORY_WEBHOOK_SECRET is set and the request is unsigned, signed with another secret or "
+            "over other bytes, or signed longer ago than CALLMEMORY_WEBHOOK_TOLERANCE_S",
+            ErrorBody(error="unauthorized", detail="the X-Callmemory-Signature header is missing"),
+        ),
     },
     openapi_extra={
         "requestBody": {
@@ -48,6 +56,7 @@ async def seed_call_event(request: Request) -> JSONResponse:
     services = await get_services(request)
     with services.metrics.webhook("seed") as seen:
         body = await read_limited(request, services.settings.max_body_bytes)
+        authenticate_seed(request, body, services.settings)
         event = seed.parse(body)
         if isinstance(event, seed.Ignored):
             seen.type = seen.outcome = "ignored"

@@ -11,6 +11,7 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status  TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:ev   hash  event key -> answer ("" while pending) TTL call_ttl
+                                                       (`greeting`: one picked after a rehydration)
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
     cm:live                                      zset  live calls by last known activity (sweeper)
     cm:pending                                   zset  ended calls waiting for Postgres, by due time
@@ -101,17 +102,15 @@ end
 # Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
 # and returns the caller's memory as it now stands (unless ARGV[11] is 0, for the bot's turns, whose
 # memory nobody reads): record and read in one atomic round trip. ARGV[12] is where the turn was spoken
-# (see push_turn). With an event key (ARGV[9]) the
-# platform's event is claimed in the same step: a caller turn only if the event was never seen
-# ({-2, answer-or-""} otherwise); a bot turn only if no answer is stored for it yet ({-2, answer}
-# otherwise), and it becomes the stored answer.
+# (see push_turn). With an event key (ARGV[9]) the platform's event is claimed in the same step: a
+# caller turn only if the event was never seen ({-2, answer-or-""} otherwise); a bot turn only if no
+# answer is stored for it yet ({-2, answer} otherwise), and it becomes the stored answer.
 _APPEND_TURN: Final = (
     _PUSH_TURN
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0} end
 if status ~= 'live' then return {-1} end
-local answer = ''
 if ARGV[9] ~= '' then
   local seen = redis.call('HGET', KEYS[5], ARGV[9])
   if ARGV[10] == 'claim' then
@@ -119,11 +118,11 @@ if ARGV[9] ~= '' then
     redis.call('HSET', KEYS[5], ARGV[9], '')
   else
     if seen and seen ~= '' then return {-2, seen} end
-    answer = cjson.encode({t=ARGV[2], f=tonumber(ARGV[5])})
+    redis.call('HSET', KEYS[5], ARGV[9], cjson.encode({t=ARGV[2], f=tonumber(ARGV[5])}))
   end
+  -- After the write: an answer may be the first entry (a greeting), and EXPIRE skips a missing key.
   redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
-if answer ~= '' then redis.call('HSET', KEYS[5], ARGV[9], answer) end
 local seq = push_turn(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[12])
 if ARGV[11] == '0' then return {seq} end
 return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
@@ -700,8 +699,13 @@ class HotStore:
 
     async def event_answer(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
         """The answer stored for a platform event; None while it is pending or if it is unknown."""
+        seen = await self.event_seen(call, caller, event)
+        return seen if isinstance(seen, EventAnswer) else None
+
+    async def event_seen(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | bool:
+        """The answer stored for a platform event; else True while it is pending, False if unknown."""
         raw = await self._redis.hget(self._events_key(call, caller), event)
-        return _decode_answer(str(raw)) if raw else None
+        return _decode_answer(str(raw)) if raw else raw is not None
 
     async def append_turn(
         self,

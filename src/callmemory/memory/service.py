@@ -27,12 +27,24 @@ from callmemory.memory.hot import HotStore, QuarantinedCall
 from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
 from callmemory.memory.refusals import Refusal, refusal_reason
 from callmemory.memory.topic import topic_of
-from callmemory.memory.types import CallerMemory, CallRecord, EventAnswer, LiveCall, Turn, utcnow
+from callmemory.memory.types import (
+    CallerMemory,
+    CallRecord,
+    DuplicateEvent,
+    EventAnswer,
+    LiveCall,
+    Turn,
+    utcnow,
+)
 from callmemory.observability.context import bind_caller
 from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# The event key under which a call's greeting is kept when it is picked outside Redis (see greet_call);
+# platform event keys are prefixed (`id:`, `seq:`, ...), so none can be this.
+_GREETING_EVENT = "greeting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +113,7 @@ class MemoryService:
         self._metrics = metrics or Metrics()
         self._refusals_max = refusals_max
         self._ready_timeout_s = ready_timeout_s
+        self._hot_failed_at: datetime | None = None  # see hot_store_failed
 
     # -- identity --------------------------------------------------------------------------------
     def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
@@ -183,11 +196,15 @@ class MemoryService:
         """
         begun, greeting = await self._start(call, caller_number, bot_number, greetings)
         if greeting is None:
-            # Not greeted by Redis: the memory had to come from the archive first.
+            # Not greeted by Redis: the memory had to come from the archive first. Copies of the ringing
+            # may each get here, and a later copy may read memory that already holds an earlier copy's
+            # greeting (and pick another one): the greeting is recorded as the answer of the call's
+            # greeting event, which only the first writer sets, and every copy says what it holds.
             greeting = greetings.for_caller(begun.memory)
-            if begun.is_new:
-                # A repeated ringing is not recorded: the caller heard the first one's greeting.
-                await self.record_reply(call, begun.memory.caller, greeting)
+            try:
+                await self.record_reply(call, begun.memory.caller, greeting, event=_GREETING_EVENT)
+            except DuplicateEvent as recorded:
+                greeting = recorded.answer.text if recorded.answer else greeting
         return CallGreeted(memory=begun.memory, is_new=begun.is_new, greeting=greeting)
 
     async def _start(
@@ -260,6 +277,11 @@ class MemoryService:
         """The answer already given to a platform event, if any."""
         async with _stores("reading an event's answer"):
             return await self._hot.event_answer(call, caller, event)
+
+    async def event_seen(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | bool:
+        """A platform event's stored answer; else whether the event was recorded at all."""
+        async with _stores("reading an event's answer"):
+            return await self._hot.event_seen(call, caller, event)
 
     async def ended_caller(self, call: CallRef) -> CallerId | None:
         async with _stores("locating the ended call"):
@@ -446,13 +468,22 @@ class MemoryService:
             archived += 1
         return FlushResult(archived=archived, failed=failed, refused=refused)
 
+    def hot_store_failed(self) -> None:
+        """Redis failed a request or a background pass: see sweep_idle."""
+        self._hot_failed_at = self._now()
+
     async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:
         """Archive calls with no event for `idle` (a missed hangup, a crashed instance); how many.
 
-        A per-call lock keeps two instances from sweeping the same call at once; the archive's
-        uniqueness would absorb that anyway, but the lock spares the duplicate work and log noise.
+        The idle clock counts from the caller's last attempt, and while Redis was down their attempts
+        were refused without a trace: each live call is taken to have had one when Redis last failed
+        here, so nothing is swept until `idle` after that. A per-call lock keeps two instances from
+        sweeping the same call at once; the archive's uniqueness would absorb that anyway, but the
+        lock spares the duplicate work and log noise.
         """
         now = self._now()
+        if self._hot_failed_at is not None and self._hot_failed_at > now - idle:
+            return 0
         async with _stores("finding idle calls"):
             candidates = await self._hot.idle_calls(now - idle, limit)
         swept = 0

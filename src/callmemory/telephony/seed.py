@@ -108,7 +108,8 @@ class ActionsResponse(BaseModel):
 
 class AckResponse(BaseModel):
     status: str = Field(
-        description="archived, already_archived, archive_pending (the archive is down; the call is kept "
+        description="archived, already_archived (also for a redelivered speech event whose call ended "
+        "before its answer was ready), archive_pending (the archive is down; the call is kept "
         "and archived when it is back: no retry needed), unknown_call or ignored"
     )
     reason: str | None = None
