@@ -153,3 +153,16 @@ async def test_the_docs_show_voipbin_events_and_fetch_answers(voipbin: Voipbin) 
     answers = fetch["get"]["responses"]["200"]["content"]["application/json"]["examples"]
     assert {"managed-AI mode", "own-LLM mode"} <= set(answers)
     assert "post" in fetch
+
+
+async def test_a_fetch_body_holding_a_nul_greets_the_caller_without_recording_the_call(
+    voipbin: Voipbin, voipbin_settings: Settings, redis: Redis
+) -> None:
+    call = ScriptedCall()
+    url = f"/voipbin/fetch/{FETCH_TOKEN}/{call.bot}/{call.caller}"
+
+    response = await voipbin.http.post(url, json={"reference_id": "c-\u0000"})
+
+    assert response.status_code == 200
+    assert greeting_of(response.json()) == voipbin_settings.greeting_new
+    assert [k for k in await _keys(redis, voipbin_settings) if "callref" in k] == []

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from callmemory import __version__
 from callmemory.api import errors, health, memory, metrics, voipbin, webhooks
+from callmemory.api.body import BodyLimit
 from callmemory.api.fastpath import FastPathApp
 from callmemory.observability.requests import RequestContext
 from callmemory.services import Services, open_services
@@ -47,9 +48,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             "call to Postgres."
         ),
         lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
     )
     errors.install(app)
-    app.add_middleware(RequestContext)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: a refused body's answer carries the request id too
     app.include_router(webhooks.router)
     app.add_fast_path("POST", "/webhook/call", webhooks.seed_call_event)
     app.include_router(voipbin.router)

@@ -57,3 +57,10 @@ class NotFound(CallMemoryError):
 
     code = "not_found"
     status = 404
+
+
+class UnstorableInput(CallMemoryError):
+    """A NUL or a lone surrogate in a string, or JSON nested too deep: nothing a store could hold."""
+
+    code = "unstorable_input"
+    status = 422

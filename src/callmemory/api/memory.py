@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from callmemory.api.auth import IntegratorDep
+from callmemory.api.body import StorableJsonRoute
 from callmemory.api.deps import ServicesDep
 from callmemory.api.errors import example, responses
 from callmemory.conversation.brief import memory_brief
@@ -27,7 +28,7 @@ from callmemory.memory.records import CallerExport, CallInfo, TurnInfo
 
 PLATFORM: Final = "api"  # the platform of calls recorded through this API
 
-router = APIRouter(prefix="/v1", tags=["integrator API"])
+router = APIRouter(prefix="/v1", tags=["integrator API"], route_class=StorableJsonRoute)
 
 _CALLER = "/bots/{bot_number}/callers/{caller_number}"
 BotNumber = Annotated[

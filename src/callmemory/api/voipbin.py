@@ -8,11 +8,10 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
-from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.metrics import MetricsDep
-from callmemory.errors import CallMemoryError, InvalidEvent
+from callmemory.errors import CallMemoryError
 from callmemory.observability.context import bind_call
 from callmemory.settings import Settings
 from callmemory.telephony import voipbin, voipbin_examples
@@ -109,10 +108,10 @@ async def _fetch(
     if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         log.warning("VoIPBin fetch with a wrong token refused")
         raise Unauthorized("wrong fetch token")
-    body = await read_limited(request, settings.max_body_bytes)
+    body = await request.body()
     try:
         call = voipbin.parse_fetch(body)
-    except InvalidEvent as exc:
+    except CallMemoryError as exc:  # a body that is not JSON, not storable or not the expected object
         # Refusing would stop the caller's flow; greet them without recording instead.
         log.warning("VoIPBin fetch body unreadable (%s); answering without a call id", exc.message)
         call = voipbin.FetchRequest()
@@ -164,7 +163,7 @@ async def events(
 
 
 async def _event(request: Request, settings: Settings) -> voipbin.Event:
-    body = await read_limited(request, settings.max_body_bytes)
+    body = await request.body()
     secret = settings.voipbin_webhook_secret
     if secret is not None:
         header = request.headers.get(voipbin.SIGNATURE_HEADER)

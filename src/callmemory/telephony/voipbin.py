@@ -244,7 +244,7 @@ def parse_fetch(body: bytes) -> FetchRequest:
     if not body.strip():
         return FetchRequest()
     try:
-        return FetchRequest.model_validate_json(body)
+        return FetchRequest.model_validate(json_object(body))
     except ValidationError as exc:
         # The flow stops on anything but a 200 with actions, so a body we cannot read is only noted.
         raise InvalidEvent(f"the fetch body is not the expected JSON: {exc.errors()[0]['msg']}") from exc
