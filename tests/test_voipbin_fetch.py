@@ -166,3 +166,10 @@ async def test_a_fetch_body_holding_a_nul_greets_the_caller_without_recording_th
     assert response.status_code == 200
     assert greeting_of(response.json()) == voipbin_settings.greeting_new
     assert [k for k in await _keys(redis, voipbin_settings) if "callref" in k] == []
+
+
+async def test_the_fetch_url_names_both_its_methods_to_any_other(voipbin: Voipbin) -> None:
+    response = await voipbin.http.options(f"/voipbin/fetch/{FETCH_TOKEN}/+15559876543/+15551234567")
+
+    assert response.status_code == 405
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["allow"].split(",")}
