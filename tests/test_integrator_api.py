@@ -159,6 +159,13 @@ async def test_an_end_reason_holding_a_nul_is_refused_with_422_naming_the_field(
     assert (response.status_code, response.json()["field"]) == (422, "reason")
 
 
+async def test_a_path_holding_a_nul_is_refused_with_422_naming_the_parameter(api: Api) -> None:
+    response = await api.get(f"{caller_path()}/calls/se%00ed/c-1")
+
+    assert response.status_code == 422
+    assert (response.json()["error"], response.json()["field"]) == ("unstorable_input", "platform")
+
+
 async def test_a_body_nested_too_deep_is_refused_with_422_naming_the_field(api: Api) -> None:
     body = '{"role": "caller", "text": "Hi", "extra": ' + "[" * 20_000 + "]" * 20_000 + "}"
 

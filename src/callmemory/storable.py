@@ -14,6 +14,11 @@ from typing import Any, Final
 from callmemory.errors import UnstorableInput
 
 MAX_DEPTH: Final = 32
+# What a turn's text must hold to be recorded: a character that is not whitespace as `str.split()` sees it
+# (turns are read with it), spelt out because a schema's `\\S` means a slightly different set.
+SPOKEN_PATTERN: Final = (
+    "[^\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callmemory.api import errors
 from callmemory.api.errors import PayloadTooLarge
+from callmemory.storable import check_text, field_name
 from callmemory.telephony.body import json_document
 
 
@@ -69,15 +70,17 @@ class BodyLimit:
                 return bytes(body)
 
 
-class StorableJsonRoute(APIRoute):
-    """A route whose JSON body is held to the webhooks' rule (`telephony.body.json_document`) before
-    FastAPI parses it: FastAPI's own parser would answer a body nested too deep with a bare 400 and let
-    through strings that no store can hold."""
+class StorableInputRoute(APIRoute):
+    """A route whose path, query and JSON body are held to the webhooks' rule (`storable`) before FastAPI
+    reads them: FastAPI's own parser would answer a body nested too deep with a bare 400, and let through
+    strings that no store can hold."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def checked(request: Request) -> Response:
+            for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+                check_text(str(value), field_name((name,)))
             body = await request.body()  # kept by the request: FastAPI reads this copy again
             if body.strip():
                 json_document(body)

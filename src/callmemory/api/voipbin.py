@@ -139,7 +139,12 @@ async def _fetch(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"examples": voipbin_examples.EVENT_EXAMPLES}},
+            "content": {
+                "application/json": {
+                    "schema": voipbin.EVENT_SCHEMA,
+                    "examples": voipbin_examples.EVENT_EXAMPLES,
+                }
+            },
         }
     },
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -10,9 +12,16 @@ from callmemory.api.errors import responses
 from callmemory.events import Reply
 from callmemory.observability.context import bind_call
 from callmemory.observability.metrics import event_kind
+from callmemory.settings import Settings
 from callmemory.telephony import seed
 
 router = APIRouter(tags=["webhooks"])
+
+
+def document_settings(document: dict[str, Any], settings: Settings) -> None:
+    """Say in the OpenAPI document what the settings decide about this route."""
+    if settings.default_bot_number is None:
+        seed.require_bot_number(document["paths"]["/webhook/call"]["post"]["requestBody"])
 
 
 @router.post(

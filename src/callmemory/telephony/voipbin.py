@@ -75,6 +75,12 @@ def _id_or_none(value: object) -> object:
     return None if value in ("", ZERO_UUID) else value
 
 
+def _any_time(schema: dict[str, Any]) -> None:
+    # A time that cannot be read is read as unset (`parse_time`), so any value is accepted.
+    schema.clear()
+    schema["description"] = "Either of VoIPBin's time formats; anything else counts as unset."
+
+
 class _Object(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -133,7 +139,7 @@ class Transcript(_Object):
     transcribe_id: str = Field(min_length=1, max_length=200)
     direction: str = "in"
     message: str = ""
-    tm_create: datetime | None = None
+    tm_create: datetime | None = Field(default=None, json_schema_extra=_any_time)
 
     _times = field_validator("tm_create", mode="before")(parse_time)
 
@@ -150,7 +156,7 @@ class AIMessage(_Object):
     aicall_id: str | None = None
     role: str = ""
     content: str = ""
-    tm_create: datetime | None = None
+    tm_create: datetime | None = Field(default=None, json_schema_extra=_any_time)
 
     _ids = field_validator("activeflow_id", "aicall_id", mode="before")(_id_or_none)
     _times = field_validator("tm_create", mode="before")(parse_time)
@@ -229,6 +235,45 @@ def parse_envelope(envelope: dict[str, Any]) -> Event:
         field = ".".join(("data", *(str(p) for p in first["loc"])))
         raise InvalidEvent(f"`{field}`: {first['msg']}", field=field) from exc
     return Event(kind, parsed, key, envelope)
+
+
+def _data_schema(model: type[_Object]) -> dict[str, Any]:
+    """A model's JSON schema with its definitions inlined, to sit inside the OpenAPI document."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+    for field in schema["properties"].values():
+        if "$ref" in field:
+            field.update(definitions[field.pop("$ref").rsplit("/", 1)[1]])
+    return schema
+
+
+def _event_schema() -> dict[str, Any]:
+    types_of: dict[type[_Object], list[str]] = {}
+    for kind, model in _MODELS.items():
+        types_of.setdefault(model, []).append(kind)
+    known = [
+        {
+            "title": f"{model.__name__}Event",
+            "type": "object",
+            "properties": {"type": {"enum": sorted(kinds)}, "data": _data_schema(model)},
+            "required": ["type", "data"],
+        }
+        for model, kinds in types_of.items()
+    ]
+    other = {
+        "title": "OtherEvent",
+        "description": "A type callmemory does not use: acknowledged with 200, whatever its `data`.",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "minLength": 1, "not": {"enum": sorted(_MODELS)}},
+            "data": {"type": "object"},
+        },
+        "required": ["type", "data"],
+    }
+    return {"oneOf": [*known, other]}
+
+
+EVENT_SCHEMA: Final = _event_schema()
 
 
 class FetchRequest(_Object):
