@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from callmemory.app import create_app
 from callmemory.local_server import served
@@ -54,7 +56,10 @@ def schemathesis_run(base_url: str, workdir: Path) -> subprocess.CompletedProces
 async def test_schemathesis_with_all_checks_finds_no_answer_the_schema_does_not_describe(
     settings: Settings, llm: FakeLLM, tmp_path: Path
 ) -> None:
-    async with served(create_app(settings)) as base_url:
+    config = tomllib.loads((SUPPORT / "schemathesis.toml").read_text())
+    fetch_token = SecretStr(config["parameters"]["path.token"])
+    app = create_app(settings.model_copy(update={"voipbin_fetch_token": fetch_token}))
+    async with served(app) as base_url:
         run = await asyncio.to_thread(schemathesis_run, base_url, tmp_path)
 
     print(run.stdout[-1500:])  # the summary: phases, checks, test cases generated

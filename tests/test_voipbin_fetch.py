@@ -99,6 +99,17 @@ async def test_a_withheld_caller_number_is_greeted_as_new_and_nothing_is_recorde
     assert await _keys(redis, voipbin_settings) == []
 
 
+async def test_a_fetch_with_a_blank_bot_number_greets_the_caller_as_a_stranger(
+    voipbin: Voipbin, voipbin_settings: Settings, redis: Redis
+) -> None:
+    call = ScriptedCall()
+    response = await voipbin.http.get(f"/voipbin/fetch/{FETCH_TOKEN}/%20/{call.caller}")
+
+    assert response.status_code == 200
+    assert greeting_of(response.json()) == voipbin_settings.greeting_new
+    assert await _keys(redis, voipbin_settings) == []
+
+
 async def test_a_fetch_without_a_body_still_greets(voipbin: Voipbin, voipbin_settings: Settings) -> None:
     call = ScriptedCall()
     response = await voipbin.http.get(f"/voipbin/fetch/{FETCH_TOKEN}/{call.bot}/{call.caller}")

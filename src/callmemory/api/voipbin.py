@@ -76,7 +76,12 @@ _FETCH_PATH: Final = "/fetch/{token}/{bot}/{caller}"
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": voipbin.FetchRequest.model_json_schema(),
+                    # Any body is taken: one that cannot be read only leaves the call unrecorded.
+                    "schema": {
+                        "anyOf": [voipbin.FetchRequest.model_json_schema(), {}],
+                        "description": "What VoIPBin sends. A body that is not this object (or not JSON, or "
+                        "not storable) is ignored: the caller is greeted, the call is not recorded.",
+                    },
                     "examples": voipbin_examples.FETCH_REQUEST_EXAMPLES,
                 }
             },
