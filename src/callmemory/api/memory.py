@@ -32,19 +32,20 @@ PLATFORM: Final = "api"  # the platform of calls recorded through this API
 router = APIRouter(prefix="/v1", tags=["integrator API"], route_class=StorableInputRoute)
 
 _CALLER = "/bots/{bot_number}/callers/{caller_number}"
-_NUMBER = PHONE_SCHEMA  # checked with the number itself, into a 422 naming it
 BotNumber = Annotated[
     str,
     Path(
         description="The bot's phone number, E.164 (URL-encode the +)",
         examples=["+14155550000"],
-        json_schema_extra=_NUMBER,
+        json_schema_extra=PHONE_SCHEMA,  # checked with the number itself, into a 422 naming it
     ),
 ]
 CallerNumber = Annotated[
     str,
     Path(
-        description="The caller's phone number, E.164", examples=["+14155551234"], json_schema_extra=_NUMBER
+        description="The caller's phone number, E.164",
+        examples=["+14155551234"],
+        json_schema_extra=PHONE_SCHEMA,
     ),
 ]
 _CALL_ID = r"^[!-~]{1,200}$"
