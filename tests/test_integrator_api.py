@@ -15,6 +15,7 @@ from conftest import summarise_queued
 from support.api import BOT_A, BOT_A_KEY, BOT_B, CALLER, Api, caller_path
 from support.llm import FakeLLM
 from support.phone import Phone
+from support.voipbin import ScriptedCall, Voipbin
 
 
 @pytest.fixture
@@ -229,6 +230,18 @@ async def test_the_callers_calls_are_listed_newest_first_with_their_summaries(
     assert [(c["platform"], c["call_id"]) for c in calls] == [("seed", second), ("seed", first)]
     assert calls[0]["summary"] == "The caller said: I moved to Berlin."
     assert calls[0]["turn_count"] == 3
+
+
+async def test_a_voipbin_calls_transcript_is_read_whatever_its_id(voipbin: Voipbin) -> None:
+    call = ScriptedCall(call_id="vb call 1")  # no id this API gives its own calls may hold a space
+    await voipbin.actions(call)
+    await voipbin.deliver_all([call.hangup()])
+
+    path = caller_path(bot=call.bot, caller=call.caller)
+    response = await Api(voipbin.http).get(f"{path}/calls/voipbin/vb%20call%201")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["call"]["call_id"] == "vb call 1"
 
 
 async def test_a_calls_transcript_is_read(phone: Phone, api: Api) -> None:

@@ -473,7 +473,8 @@ async def read_transcript(
     *,
     caller: CallerDep,
     platform: Annotated[str, Path(max_length=32, examples=["seed"])],
-    call_id: CallId,
+    # Any id a platform may give a call (VoIPBin's are not held to this API's pattern for its own).
+    call_id: Annotated[str, Path(min_length=1, max_length=200, description="The platform's id of the call")],
     services: ServicesDep,
 ) -> Transcript:
     found = await services.records.transcript(caller.id, platform, call_id)
