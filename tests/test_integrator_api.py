@@ -244,6 +244,12 @@ async def test_a_voipbin_calls_transcript_is_read_whatever_its_id(voipbin: Voipb
     assert response.json()["call"]["call_id"] == "vb call 1"
 
 
+async def test_a_transcript_path_of_slashes_is_not_found_not_redirected_to_the_list(api: Api) -> None:
+    response = await api.get(f"{caller_path()}/calls/%2F/%2F")
+
+    assert response.status_code == 404
+
+
 async def test_a_calls_transcript_is_read(phone: Phone, api: Api) -> None:
     call_id, heard = await phone.call("My account number is 99812.")
 

@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         ),
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        # No path of the API ends in /: a redirect would lead to another operation than the one asked for
+        # (`/calls/%2F/%2F`, a transcript's path, was redirected to the list of calls).
+        redirect_slashes=False,
     )
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
