@@ -32,6 +32,16 @@ def test_non_numbers_are_refused_naming_the_field(raw: str) -> None:
     assert refused.value.field == "to"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["tel:+14155551234", "+1 415 555 1234 ext. 12", "1-800-FLOWERS", "+1415555\x001234", "+14155551234\n"],
+)
+def test_a_number_written_with_other_than_digits_separators_and_a_leading_plus_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidPhoneNumber) as refused:
+        NumberPolicy().normalise(raw, field="from")
+    assert "may hold only digits" in refused.value.message
+
+
 def test_the_caller_hash_depends_on_the_bot() -> None:
     hasher = CallerHasher(b"secret")
     assert hasher.caller_id("+14155550000", "+14155551234") != hasher.caller_id(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from conftest import summarise_queued
 from support.api import BOT_A, BOT_A_KEY, BOT_B, CALLER, Api, caller_path
 from support.llm import FakeLLM
 from support.phone import Phone
+from support.voipbin import ScriptedCall, Voipbin
 
 
 @pytest.fixture
@@ -134,6 +136,88 @@ async def test_an_empty_turn_is_refused_with_422(api: Api) -> None:
     assert response.json()["field"] == "text"
 
 
+@pytest.mark.parametrize(
+    ("text", "named"), [("down\u0000 again", "a NUL character"), ("down \ud800", "a lone surrogate")]
+)
+async def test_a_turn_holding_what_no_store_can_hold_is_refused_with_422_naming_the_field(
+    api: Api, text: str, named: str
+) -> None:
+    body = json.dumps({"role": "caller", "text": text})
+
+    response = await api.post_content(f"{caller_path()}/live/conv-1/turns", body)
+
+    assert response.status_code == 422
+    assert (response.json()["error"], response.json()["field"]) == ("unstorable_input", "text")
+    assert named in response.json()["detail"]
+
+
+async def test_an_end_reason_holding_a_nul_is_refused_with_422_naming_the_field(api: Api) -> None:
+    live = f"{caller_path()}/live/conv-1"
+    await api.post(f"{live}/turns", {"role": "caller", "text": "My router is down again."})
+
+    response = await api.post(f"{live}/end", {"reason": "done\u0000"})
+
+    assert (response.status_code, response.json()["field"]) == (422, "reason")
+
+
+async def test_a_path_holding_a_nul_is_refused_with_422_naming_the_parameter(api: Api) -> None:
+    response = await api.get(f"{caller_path()}/calls/se%00ed/c-1")
+
+    assert response.status_code == 422
+    assert (response.json()["error"], response.json()["field"]) == ("unstorable_input", "platform")
+
+
+async def test_a_body_nested_too_deep_is_refused_with_422_naming_the_field(api: Api) -> None:
+    body = '{"role": "caller", "text": "Hi", "extra": ' + "[" * 20_000 + "]" * 20_000 + "}"
+
+    response = await api.post_content(f"{caller_path()}/live/conv-1/turns", body)
+
+    assert response.status_code == 422
+    assert (response.json()["error"], response.json()["field"]) == ("unstorable_input", "extra")
+
+
+async def test_a_body_that_is_not_json_is_refused_with_400_in_the_error_shape(api: Api) -> None:
+    response = await api.post_content(f"{caller_path()}/live/conv-1/turns", b"\xff\xfeyy#")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_body"
+
+
+class CountedBody:
+    """A request body of `chunks` chunks of 16 kB, counting how many the server pulled."""
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = chunks
+        self.pulled = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.chunks):
+            self.pulled += 1
+            yield b" " * 16_384
+
+
+async def test_a_huge_body_without_a_key_is_refused_with_413_once_it_passes_the_limit(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = CountedBody(chunks=12_800)  # 200 MB
+
+    response = await client.post(f"/v1{caller_path()}/live/conv-1/turns", content=body)
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert body.pulled * 16_384 <= settings.max_body_bytes + 16_384
+
+
+async def test_a_body_declared_over_the_limit_is_refused_with_413_unread(client: httpx.AsyncClient) -> None:
+    body = CountedBody(chunks=12_800)
+    declared = {"content-length": str(12_800 * 16_384)}
+
+    response = await client.post(f"/v1{caller_path()}/live/conv-1/turns", content=body, headers=declared)
+
+    assert response.status_code == 413
+    assert body.pulled == 0
+
+
 async def test_the_callers_calls_are_listed_newest_first_with_their_summaries(
     phone: Phone, api: Api, settings: Settings
 ) -> None:
@@ -146,6 +230,24 @@ async def test_the_callers_calls_are_listed_newest_first_with_their_summaries(
     assert [(c["platform"], c["call_id"]) for c in calls] == [("seed", second), ("seed", first)]
     assert calls[0]["summary"] == "The caller said: I moved to Berlin."
     assert calls[0]["turn_count"] == 3
+
+
+async def test_a_voipbin_calls_transcript_is_read_whatever_its_id(voipbin: Voipbin) -> None:
+    call = ScriptedCall(call_id="vb call 1")  # no id this API gives its own calls may hold a space
+    await voipbin.actions(call)
+    await voipbin.deliver_all([call.hangup()])
+
+    path = caller_path(bot=call.bot, caller=call.caller)
+    response = await Api(voipbin.http).get(f"{path}/calls/voipbin/vb%20call%201")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["call"]["call_id"] == "vb call 1"
+
+
+async def test_a_transcript_path_of_slashes_is_not_found_not_redirected_to_the_list(api: Api) -> None:
+    response = await api.get(f"{caller_path()}/calls/%2F/%2F")
+
+    assert response.status_code == 404
 
 
 async def test_a_calls_transcript_is_read(phone: Phone, api: Api) -> None:

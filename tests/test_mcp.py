@@ -151,6 +151,14 @@ async def test_a_bad_number_is_a_tool_error_that_asks_for_e164(service: str, num
     assert "E.164" in text_of(result)
 
 
+async def test_a_number_holding_a_nul_is_a_tool_error_that_names_the_field(service: str) -> None:
+    async with mcp_server(service) as mcp:
+        result = await mcp.call_tool("caller_memory", {**A, "caller_number": "+1415555\u00001234"})
+
+    assert result.is_error
+    assert "invalid `caller_number`: it holds a NUL character" in text_of(result)
+
+
 async def test_an_unreachable_service_is_a_tool_error_and_the_server_keeps_serving(
     settings: Settings,
 ) -> None:

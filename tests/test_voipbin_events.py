@@ -353,3 +353,26 @@ async def test_a_call_event_with_a_withheld_number_still_links_its_activeflow(
 
     assert outcomes == ["held", "applied", "applied"]
     assert (await archived(sql, call))[-1] == ("caller", "Hello?")
+
+
+async def test_a_signed_event_nested_too_deep_is_refused_with_422_naming_the_field(voipbin: Voipbin) -> None:
+    body = b'{"type": "call_created", "data": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+
+    response = await voipbin.deliver_body(body)
+
+    assert response.status_code == 422
+    assert (response.json()["error"], response.json()["field"]) == ("unstorable_input", "data")
+
+
+async def test_a_transcript_holding_a_nul_is_refused_with_422_and_the_call_is_archived_without_it(
+    voipbin: Voipbin, sql: Rows
+) -> None:
+    call = ScriptedCall()
+    await started(voipbin, call)
+    await voipbin.deliver_all([call.transcribe_created()])
+
+    refused = await voipbin.deliver(call.transcript("My order\u0000 4417"))
+    await voipbin.deliver_all([call.hangup()])
+
+    assert (refused.status_code, refused.json()["field"]) == (422, "data.message")
+    assert [role for role, _ in await archived(sql, call)] == ["bot"]  # the greeting alone

@@ -123,6 +123,17 @@ async def test_a_withheld_caller_number_is_greeted_as_new_and_nothing_is_recorde
     assert await _keys(redis, voipbin_settings) == []
 
 
+async def test_a_fetch_with_a_blank_bot_number_greets_the_caller_as_a_stranger(
+    voipbin: Voipbin, voipbin_settings: Settings, redis: Redis
+) -> None:
+    call = ScriptedCall()
+    response = await voipbin.http.get(f"/voipbin/fetch/{FETCH_TOKEN}/%20/{call.caller}")
+
+    assert response.status_code == 200
+    assert greeting_of(response.json()) == voipbin_settings.greeting_new
+    assert await _keys(redis, voipbin_settings) == []
+
+
 async def test_a_fetch_without_a_body_still_greets(voipbin: Voipbin, voipbin_settings: Settings) -> None:
     call = ScriptedCall()
     response = await voipbin.http.get(f"/voipbin/fetch/{FETCH_TOKEN}/{call.bot}/{call.caller}")
@@ -177,3 +188,23 @@ async def test_the_docs_show_voipbin_events_and_fetch_answers(voipbin: Voipbin) 
     answers = fetch["get"]["responses"]["200"]["content"]["application/json"]["examples"]
     assert {"managed-AI mode", "own-LLM mode"} <= set(answers)
     assert "post" in fetch
+
+
+async def test_a_fetch_body_holding_a_nul_greets_the_caller_without_recording_the_call(
+    voipbin: Voipbin, voipbin_settings: Settings, redis: Redis
+) -> None:
+    call = ScriptedCall()
+    url = f"/voipbin/fetch/{FETCH_TOKEN}/{call.bot}/{call.caller}"
+
+    response = await voipbin.http.post(url, json={"reference_id": "c-\u0000"})
+
+    assert response.status_code == 200
+    assert greeting_of(response.json()) == voipbin_settings.greeting_new
+    assert [k for k in await _keys(redis, voipbin_settings) if "callref" in k] == []
+
+
+async def test_the_fetch_url_names_both_its_methods_to_any_other(voipbin: Voipbin) -> None:
+    response = await voipbin.http.options(f"/voipbin/fetch/{FETCH_TOKEN}/+15559876543/+15551234567")
+
+    assert response.status_code == 405
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["allow"].split(",")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,12 @@ from conftest import running
 from support.phone import Phone
 
 CALLER = "+14155551234"
+
+
+async def post_escaped(http: httpx.AsyncClient, event: dict[str, Any]) -> httpx.Response:
+    """As a platform may send it: non-ASCII characters as `\\u` escapes, which can spell a lone surrogate."""
+    headers = {"content-type": "application/json"}
+    return await http.post("/webhook/call", content=json.dumps(event), headers=headers)
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -205,3 +212,65 @@ async def test_an_unknown_path_answers_404_in_the_same_error_shape(client: httpx
 
     assert response.status_code == 404
     assert error_of(response)["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("speech", "My order\u0000 4417", "a NUL character"),
+        ("speech", "My order \ud800", "a lone surrogate"),
+        ("event_id", "e\u0000", "a NUL character"),
+    ],
+)
+async def test_speech_holding_what_no_store_can_hold_is_refused_with_422_naming_the_field(
+    phone: Phone, field: str, value: str, named: str
+) -> None:
+    call_id, _ = await phone.ring()
+    event = {"type": "call.speech_recognized", "call_id": call_id, "from": CALLER, "speech": "Hi"}
+    event[field] = value
+
+    response = await post_escaped(phone.http, event)
+
+    assert response.status_code == 422
+    assert error_of(response)["error"] == "unstorable_input"
+    assert error_of(response)["field"] == field
+    assert named in error_of(response)["detail"]
+
+
+async def test_a_hangup_reason_holding_a_nul_is_refused_and_the_call_is_archived_by_the_next_hangup(
+    phone: Phone, sql: Callable[..., Any]
+) -> None:
+    call_id, _ = await phone.ring()
+    await phone.say(call_id, "My order 4417 never arrived.")
+
+    hangup = {"type": "call.hangup", "call_id": call_id, "from": CALLER}
+    refused = await phone.send({**hangup, "reason": "\u0000"})
+    archived = await phone.send(hangup)
+
+    assert (refused.status_code, error_of(refused)["field"]) == (422, "reason")
+    assert archived.json() == {"status": "archived"}
+    said = [r.text for r in await sql("SELECT text FROM turns WHERE role = 'caller'")]
+    assert said == ["My order 4417 never arrived."]
+
+
+@pytest.mark.parametrize("depth", [33, 20_000])
+async def test_json_nested_deeper_than_the_limit_is_refused_with_422_naming_the_field(
+    client: httpx.AsyncClient, depth: int
+) -> None:
+    body = '{"type": "call.dtmf", "call_id": "c-1", "digits": ' + "[" * depth + "]" * depth + "}"
+
+    response = await client.post("/webhook/call", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 422
+    assert error_of(response)["error"] == "unstorable_input"
+    assert error_of(response)["field"] == "digits"
+    assert "deeper than 32 levels" in error_of(response)["detail"]
+
+
+async def test_json_nested_to_the_limit_is_accepted(client: httpx.AsyncClient) -> None:
+    body = '{"type": "call.dtmf", "call_id": "c-1", "digits": ' + "[" * 31 + "]" * 31 + "}"
+
+    response = await client.post("/webhook/call", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 
 from callmemory import __version__
 from callmemory.api import errors, health, memory, metrics, voipbin, webhook_auth, webhooks
+from callmemory.api.body import BodyLimit
 from callmemory.api.fastpath import FastPathApp
 from callmemory.observability.requests import RequestContext
 from callmemory.services import Services, open_services
@@ -48,9 +49,14 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             "call to Postgres."
         ),
         lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        # No path of the API ends in /: a redirect would lead to another operation than the one asked for
+        # (`/calls/%2F/%2F`, a transcript's path, was redirected to the list of calls).
+        redirect_slashes=False,
     )
     errors.install(app)
-    app.add_middleware(RequestContext)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: a refused body's answer carries the request id too
     app.include_router(webhooks.router)
     app.add_fast_path("POST", "/webhook/call", webhooks.seed_call_event)
     app.include_router(voipbin.router)
@@ -58,7 +64,20 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(memory.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    _document_settings(app, settings)
     return app
+
+
+def _document_settings(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document, with what depends on the settings said (FastAPI's "Extending OpenAPI")."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            webhooks.document_settings(generate(), settings)  # generate() keeps it in app.openapi_schema
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_served_app() -> FastAPI:

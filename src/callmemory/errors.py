@@ -64,3 +64,10 @@ class ShuttingDown(CallMemoryError):
 
     code = "shutting_down"
     status = 503
+
+
+class UnstorableInput(CallMemoryError):
+    """A NUL or a lone surrogate in a string, or JSON nested too deep: nothing a store could hold."""
+
+    code = "unstorable_input"
+    status = 422

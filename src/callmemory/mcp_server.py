@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from callmemory import __version__
 from callmemory.api.memory import CallList, ErasureReceiptOut, MemoryBrief
+from callmemory.storable import text_problem
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _E164: Final = " (phone numbers are E.164: +, country code, number, e.g. +14155551234)"
@@ -71,6 +72,10 @@ class CallmemoryApi:
             # The service would see a / as a path separator (even quoted) and answer a bare 404.
             if "/" in number:
                 raise ToolError(f"invalid `{field}`: {number!r} is not a phone number{_E164}")
+            # Refused here, as the service would: a lone surrogate cannot even be put into its URL.
+            problem = text_problem(number)
+            if problem is not None:
+                raise ToolError(f"invalid `{field}`: it holds {problem}{_E164}")
         path = f"/v1/bots/{quote(bot_number, safe='')}/callers/{quote(caller_number, safe='')}{suffix}"
         try:
             response = await self._http.request(method, path, params=params)

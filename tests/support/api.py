@@ -28,6 +28,11 @@ class Api:
     async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         return await self.http.post(f"/v1{path}", json=body, headers=self._headers())
 
+    async def post_content(self, path: str, content: str | bytes) -> httpx.Response:
+        """A body sent exactly as given (httpx's `json=` cannot send a lone surrogate's escape)."""
+        headers = {**self._headers(), "content-type": "application/json"}
+        return await self.http.post(f"/v1{path}", content=content, headers=headers)
+
     async def delete(self, path: str) -> httpx.Response:
         return await self.http.delete(f"/v1{path}", headers=self._headers())
 

@@ -223,7 +223,10 @@ class Voipbin:
     async def deliver(self, event: dict[str, Any], *, signature: str | None = None) -> httpx.Response:
         if event["type"] == "call_hangup":
             self.api.hung_up(event["data"]["id"])  # VoIPBin ends the call before it reports the hangup
-        body = json.dumps(event).encode()
+        return await self.deliver_body(json.dumps(event).encode(), signature=signature)
+
+    async def deliver_body(self, body: bytes, *, signature: str | None = None) -> httpx.Response:
+        """A delivery of exactly these bytes, signed unless `signature` is given."""
         header = signature if signature is not None else voipbin.signature(self.secret.encode(), body)
         return await self.http.post(
             "/voipbin/events",

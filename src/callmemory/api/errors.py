@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from callmemory.errors import CallMemoryError
 
@@ -42,12 +43,31 @@ async def refused(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(exc.code, exc.message, exc.field), status_code=exc.status)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
         exc.status_code, "http_error"
     )
-    return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at the request's path: Starlette's 405 names those of the first route only,
+    and a path may have a route per method (VoIPBin's fetch has GET and POST). Asked of the router per
+    method, since routes sit inside included routers."""
+    routes: list[BaseRoute] = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,7 @@
 A telephony webhook is what a caller waits for, several times a minute per call, and it needs none of
 that machinery: profiled under load, the way from uvicorn to the webhook's handler cost a sixth of the
 request's CPU. FastAPI still routes (and documents) the same endpoint function; a fast path only skips
-the layers in between, giving the same request id context and the same error bodies.
+the layers in between, giving the same request id context, body limit and error bodies.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from callmemory.api import errors
+from callmemory.api.body import BodyLimit
 from callmemory.errors import CallMemoryError, ShuttingDown
 from callmemory.observability.requests import RequestContext
 
@@ -28,10 +29,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class FastPathApp(FastAPI):
     """FastAPI, with some (method, path) pairs served straight by their endpoint function."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, max_body_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fast_paths: dict[tuple[str, str], Endpoint] = {}
-        self._serve_fast_path = RequestContext(self._fast_path)
+        self._serve_fast_path = RequestContext(BodyLimit(self._fast_path, max_body_bytes))
 
     def add_fast_path(self, method: str, path: str, endpoint: Endpoint) -> None:
         """Serve `method path` with `endpoint` directly; FastAPI's route for it stays, for the docs."""

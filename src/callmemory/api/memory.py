@@ -16,25 +16,40 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from callmemory.api.auth import IntegratorDep
+from callmemory.api.body import StorableInputRoute
 from callmemory.api.deps import ServicesDep
 from callmemory.api.errors import example, responses
 from callmemory.conversation.brief import memory_brief
 from callmemory.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, NotFound
 from callmemory.events import CallRef, EndOutcome, Role
 from callmemory.memory.erasure import ErasureReceipt
-from callmemory.memory.keys import CallerId
+from callmemory.memory.keys import PHONE_SCHEMA, CallerId
 from callmemory.memory.records import CallerExport, CallInfo, TurnInfo
+from callmemory.storable import SPOKEN_PATTERN
 
 PLATFORM: Final = "api"  # the platform of calls recorded through this API
 
-router = APIRouter(prefix="/v1", tags=["integrator API"])
+router = APIRouter(prefix="/v1", tags=["integrator API"], route_class=StorableInputRoute)
 
 _CALLER = "/bots/{bot_number}/callers/{caller_number}"
 BotNumber = Annotated[
-    str, Path(description="The bot's phone number, E.164 (URL-encode the +)", examples=["+14155550000"])
+    str,
+    Path(
+        description="The bot's phone number, E.164 (URL-encode the +)",
+        examples=["+14155550000"],
+        json_schema_extra=PHONE_SCHEMA,  # checked with the number itself, into a 422 naming it
+    ),
 ]
-CallerNumber = Annotated[str, Path(description="The caller's phone number, E.164", examples=["+14155551234"])]
-CallId = Annotated[str, Path(pattern=r"^[!-~]{1,200}$", description="Your id of the call (a UUID is best)")]
+CallerNumber = Annotated[
+    str,
+    Path(
+        description="The caller's phone number, E.164",
+        examples=["+14155551234"],
+        json_schema_extra=PHONE_SCHEMA,
+    ),
+]
+_CALL_ID = r"^[!-~]{1,200}$"
+CallId = Annotated[str, Path(pattern=_CALL_ID, description="Your id of the call (a UUID is best)")]
 
 
 _CONTEXT_EXAMPLE: Final[dict[str, Any]] = {
@@ -142,7 +157,10 @@ class MemoryContext(BaseModel):
 class NewTurn(BaseModel):
     role: Literal["caller", "bot"] = Field(description="Who spoke: the caller or your bot.")
     text: str = Field(
-        min_length=1, description="What was said (1 to CALLMEMORY_MAX_SPEECH_CHARS characters)."
+        min_length=1,
+        description="What was said (1 to CALLMEMORY_MAX_SPEECH_CHARS characters once runs of whitespace "
+        "are one space).",
+        json_schema_extra={"pattern": SPOKEN_PATTERN},  # checked with its length, into a 422 naming `text`
     )
 
     model_config = {
@@ -348,7 +366,7 @@ async def read_context(
     caller: CallerDep,
     services: ServicesDep,
     call_id: Annotated[
-        str | None, Query(description="A live call of this API whose turns to include")
+        str | None, Query(pattern=_CALL_ID, description="A live call of this API whose turns to include")
     ] = None,
 ) -> MemoryContext:
     memory = await services.memory.memory_for(caller.id)
@@ -369,7 +387,7 @@ async def read_context(
     "first turn starts the call; end it with `.../end`, which archives it (and queues its summary).",
     responses={
         200: example("The turn was recorded", {"call_id": "c-1", "seq": 3}),
-        **responses(401, 404, 409, 422, 503),
+        **responses(400, 401, 404, 409, 413, 422, 503),
     },
 )
 async def append_turn(
@@ -398,7 +416,7 @@ async def append_turn(
     "`archive_pending` means Postgres is down and the call waits in Redis for the flusher.",
     responses={
         200: example("What happened to the call", {"status": "archived"}),
-        **responses(401, 404, 409, 422, 503),
+        **responses(400, 401, 404, 409, 413, 422, 503),
     },
 )
 async def end_call(
@@ -455,7 +473,8 @@ async def read_transcript(
     *,
     caller: CallerDep,
     platform: Annotated[str, Path(max_length=32, examples=["seed"])],
-    call_id: CallId,
+    # Any id a platform may give a call (VoIPBin's are not held to this API's pattern for its own).
+    call_id: Annotated[str, Path(min_length=1, max_length=200, description="The platform's id of the call")],
     services: ServicesDep,
 ) -> Transcript:
     found = await services.records.transcript(caller.id, platform, call_id)

@@ -8,11 +8,10 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
-from callmemory.api.body import read_limited
 from callmemory.api.deps import ServicesDep, SettingsDep
 from callmemory.api.errors import ErrorBody, Unauthorized, error_response, responses
 from callmemory.api.metrics import MetricsDep
-from callmemory.errors import CallMemoryError, InvalidEvent
+from callmemory.errors import CallMemoryError
 from callmemory.observability.context import bind_call
 from callmemory.settings import Settings
 from callmemory.telephony import voipbin, voipbin_examples
@@ -74,7 +73,12 @@ _FETCH_PATH: Final = "/fetch/{token}/{destination}/{source}"
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": voipbin.FetchRequest.model_json_schema(),
+                    # Any body is taken: one that cannot be read only leaves the call unrecorded.
+                    "schema": {
+                        "anyOf": [voipbin.FetchRequest.model_json_schema(), {}],
+                        "description": "What VoIPBin sends. A body that is not this object (or not JSON, or "
+                        "not storable) is ignored: the caller is greeted, the call is not recorded.",
+                    },
                     "examples": voipbin_examples.FETCH_REQUEST_EXAMPLES,
                 }
             },
@@ -114,10 +118,10 @@ async def _fetch(
     if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         log.warning("VoIPBin fetch with a wrong token refused")
         raise Unauthorized("wrong fetch token")
-    body = await read_limited(request, settings.max_body_bytes)
+    body = await request.body()
     try:
         call = voipbin.parse_fetch(body)
-    except InvalidEvent as exc:
+    except CallMemoryError as exc:  # a body that is not JSON, not storable or not the expected object
         # Refusing would stop the caller's flow; greet them without recording instead.
         log.warning("VoIPBin fetch body unreadable (%s); answering without a call id", exc.message)
         call = voipbin.FetchRequest()
@@ -145,7 +149,12 @@ async def _fetch(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"examples": voipbin_examples.EVENT_EXAMPLES}},
+            "content": {
+                "application/json": {
+                    "schema": voipbin.EVENT_SCHEMA,
+                    "examples": voipbin_examples.EVENT_EXAMPLES,
+                }
+            },
         }
     },
 )
@@ -169,7 +178,7 @@ async def events(
 
 
 async def _event(request: Request, settings: Settings) -> voipbin.Event:
-    body = await read_limited(request, settings.max_body_bytes)
+    body = await request.body()
     secret = settings.voipbin_webhook_secret
     if secret is not None:
         header = request.headers.get(voipbin.SIGNATURE_HEADER)

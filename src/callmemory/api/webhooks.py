@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from callmemory.api.body import read_limited
 from callmemory.api.deps import get_services
 from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.webhook_auth import authenticate_seed
 from callmemory.events import Reply
 from callmemory.observability.context import bind_call
 from callmemory.observability.metrics import event_kind
+from callmemory.settings import Settings
 from callmemory.telephony import seed
 
 router = APIRouter(tags=["webhooks"])
+
+
+def document_settings(document: dict[str, Any], settings: Settings) -> None:
+    """Say in the OpenAPI document what the settings decide about this route."""
+    if settings.default_bot_number is None:
+        seed.require_bot_number(document["paths"]["/webhook/call"]["post"]["requestBody"])
 
 
 @router.post(
@@ -55,7 +63,7 @@ async def seed_call_event(request: Request) -> JSONResponse:
     # The request alone, no dependencies: the app also serves this endpoint as a fast path.
     services = await get_services(request)
     with services.metrics.webhook("seed") as seen:
-        body = await read_limited(request, services.settings.max_body_bytes)
+        body = await request.body()  # within the limit: see api.body.BodyLimit
         authenticate_seed(request, body, services.settings)
         event = seed.parse(body)
         if isinstance(event, seed.Ignored):

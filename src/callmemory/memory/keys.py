@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 import phonenumbers
+from pydantic.config import JsonDict
 
 from callmemory.errors import InvalidPhoneNumber
+
+# How a number may be written: digits, the usual separators and a leading +. Documented as the pattern
+# of every phone-number field of the API, and checked before parsing, so that the pattern is exactly what
+# is accepted (phonenumbers alone would also take letters, `tel:` URIs and extensions).
+PHONE_PATTERN: Final = r"^\+?[0-9 ().-]{1,64}$"
+# A number field's JSON schema: the pattern, and a format for what no pattern can say (a possible number).
+PHONE_SCHEMA: Final[JsonDict] = {"pattern": PHONE_PATTERN, "format": "phone"}
+_WRITTEN = re.compile(PHONE_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +47,8 @@ class NumberPolicy:
 @lru_cache(maxsize=4096)
 def _e164(raw: str, region: str, strict: bool) -> tuple[str | None, str]:
     """`raw` in E.164, or None and what is wrong with it."""
+    if not _WRITTEN.fullmatch(raw):
+        return None, "may hold only digits, spaces, ( ) . - and a leading +"
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from callmemory.errors import InvalidEvent
 from callmemory.events import CallEnded, CallerSpoke, CallEvent, CallRef, CallStarted, EndOutcome, Reply
+from callmemory.memory.keys import PHONE_SCHEMA
+from callmemory.storable import SPOKEN_PATTERN
 from callmemory.telephony.body import json_object
 
 PLATFORM: Final = "seed"
@@ -32,7 +34,13 @@ class _Event(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     call_id: StrictStr = Field(pattern=_CALL_ID, description="The platform's id of the call.")
-    from_: StrictStr = Field(alias="from", min_length=1, max_length=64, description="The caller's number.")
+    from_: StrictStr = Field(
+        alias="from",
+        min_length=1,
+        max_length=64,
+        description="The caller's number: E.164 best; digits, spaces, ( ) . - and a leading + accepted.",
+        json_schema_extra=PHONE_SCHEMA,  # checked with the number itself, into a 422 naming it
+    )
     event_id: StrictStr | None = Field(
         default=None,
         pattern=_CALL_ID,
@@ -48,6 +56,7 @@ class RingingEvent(_Event):
         default=None,
         max_length=64,
         description="The bot's number. When absent, CALLMEMORY_DEFAULT_BOT_NUMBER is used.",
+        json_schema_extra=PHONE_SCHEMA,
     )
 
     def to_event(self) -> CallEvent:
@@ -58,7 +67,11 @@ class SpeechEvent(_Event):
     """The platform recognised what the caller said. Answered with the bot's reply, then listening."""
 
     type: Literal["call.speech_recognized"]
-    speech: StrictStr = Field(description="Recognised text; 1 to CALLMEMORY_MAX_SPEECH_CHARS characters.")
+    speech: StrictStr = Field(
+        description="Recognised text; 1 to CALLMEMORY_MAX_SPEECH_CHARS characters once runs of whitespace "
+        "are one space.",
+        json_schema_extra={"pattern": SPOKEN_PATTERN},  # checked by the core, into a 422 naming `speech`
+    )
     sequence: int | None = Field(
         default=None,
         ge=0,
@@ -69,6 +82,7 @@ class SpeechEvent(_Event):
         default=None,
         max_length=64,
         description="The bot's number; lets a call whose ringing was missed or whose state was lost go on.",
+        json_schema_extra=PHONE_SCHEMA,
     )
 
     def to_event(self) -> CallEvent:
@@ -208,6 +222,29 @@ RESPONSE_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
 }
 
 
+_OTHER_EVENT: Final[dict[str, Any]] = {
+    "title": "OtherEvent",
+    "description": "Any other event type: acknowledged with 200 `ignored`, whatever else it carries.",
+    "type": "object",
+    "properties": {"type": {"type": "string", "not": {"enum": list(_MODELS)}}},
+    "required": ["type"],
+}
+
+
 def request_schema() -> dict[str, Any]:
     # Each model's schema is flat (no $defs), so they can be inlined into the OpenAPI document.
-    return {"oneOf": [m.model_json_schema(by_alias=True) for m in _MODELS.values()]}
+    return {"oneOf": [*(m.model_json_schema(by_alias=True) for m in _MODELS.values()), _OTHER_EVENT]}
+
+
+def require_bot_number(request_body: dict[str, Any]) -> None:
+    """Make `to` required in ringing's schema (in an OpenAPI requestBody as `request_schema` made it): so
+    it is when CALLMEMORY_DEFAULT_BOT_NUMBER is not set to stand in for it."""
+    schema = request_body["content"]["application/json"]["schema"]
+    ringing = next(s for s in schema["oneOf"] if s["title"] == RingingEvent.__name__)
+    ringing["required"] = [*ringing["required"], "to"]
+    ringing["properties"]["to"] = {
+        "type": "string",
+        "maxLength": 64,
+        **PHONE_SCHEMA,
+        "description": "The bot's number (required: no default bot number is set).",
+    }

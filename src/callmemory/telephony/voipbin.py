@@ -95,6 +95,12 @@ def _id_or_none(value: object) -> object:
     return None if value in ("", ZERO_UUID) else value
 
 
+def _any_time(schema: dict[str, Any]) -> None:
+    # A time that cannot be read is read as unset (`parse_time`), so any value is accepted.
+    schema.clear()
+    schema["description"] = "Either of VoIPBin's time formats; anything else counts as unset."
+
+
 class _Object(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -153,8 +159,8 @@ class Transcript(_Object):
     transcribe_id: str = Field(min_length=1, max_length=200)
     direction: str = "in"
     message: str = ""
-    tm_transcript: timedelta | None = None
-    tm_create: datetime | None = None
+    tm_transcript: timedelta | None = Field(default=None, json_schema_extra=_any_time)
+    tm_create: datetime | None = Field(default=None, json_schema_extra=_any_time)
 
     _times = field_validator("tm_create", mode="before")(parse_time)
     _offsets = field_validator("tm_transcript", mode="before")(parse_offset)
@@ -187,7 +193,7 @@ class AIMessage(_Object):
     aicall_id: str | None = None
     role: str = ""
     content: str = ""
-    tm_create: datetime | None = None
+    tm_create: datetime | None = Field(default=None, json_schema_extra=_any_time)
 
     _ids = field_validator("activeflow_id", "aicall_id", mode="before")(_id_or_none)
     _times = field_validator("tm_create", mode="before")(parse_time)
@@ -268,6 +274,45 @@ def parse_envelope(envelope: dict[str, Any]) -> Event:
     return Event(kind, parsed, key, envelope)
 
 
+def _data_schema(model: type[_Object]) -> dict[str, Any]:
+    """A model's JSON schema with its definitions inlined, to sit inside the OpenAPI document."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+    for field in schema["properties"].values():
+        if "$ref" in field:
+            field.update(definitions[field.pop("$ref").rsplit("/", 1)[1]])
+    return schema
+
+
+def _event_schema() -> dict[str, Any]:
+    types_of: dict[type[_Object], list[str]] = {}
+    for kind, model in _MODELS.items():
+        types_of.setdefault(model, []).append(kind)
+    known = [
+        {
+            "title": f"{model.__name__}Event",
+            "type": "object",
+            "properties": {"type": {"enum": sorted(kinds)}, "data": _data_schema(model)},
+            "required": ["type", "data"],
+        }
+        for model, kinds in types_of.items()
+    ]
+    other = {
+        "title": "OtherEvent",
+        "description": "A type callmemory does not use: acknowledged with 200, whatever its `data`.",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "minLength": 1, "not": {"enum": sorted(_MODELS)}},
+            "data": {"type": "object"},
+        },
+        "required": ["type", "data"],
+    }
+    return {"oneOf": [*known, other]}
+
+
+EVENT_SCHEMA: Final = _event_schema()
+
+
 class FetchRequest(_Object):
     """What VoIPBin's `fetch` action sends (it may send nothing at all with GET)."""
 
@@ -281,7 +326,7 @@ def parse_fetch(body: bytes) -> FetchRequest:
     if not body.strip():
         return FetchRequest()
     try:
-        return FetchRequest.model_validate_json(body)
+        return FetchRequest.model_validate(json_object(body))
     except ValidationError as exc:
         # The flow stops on anything but a 200 with actions, so a body we cannot read is only noted.
         raise InvalidEvent(f"the fetch body is not the expected JSON: {exc.errors()[0]['msg']}") from exc

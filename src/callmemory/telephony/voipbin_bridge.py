@@ -80,9 +80,10 @@ class VoipbinBridge:
         """The actions for a call's `fetch`: greeting and memory, per the bot's mode."""
         try:
             caller, _ = self._memory.identify(caller_number, bot_number)
-        except InvalidPhoneNumber as exc:
-            # A withheld or unusual number: anything but actions would stop the flow and leave the
-            # caller in silence, so they are greeted as a stranger and nothing is recorded.
+        except (InvalidPhoneNumber, InvalidEvent) as exc:
+            # A withheld or unusual number (or none: the bot's may be blank): anything but actions would
+            # stop the flow and leave the caller in silence, so they are greeted as a stranger and
+            # nothing is recorded.
             log.warning("VoIPBin fetch for a caller without memory: %s", exc.message)
             bot = self._settings.voipbin_bot(bot_number)
             return voipbin.fetch_actions(
