@@ -39,6 +39,16 @@ async def _recorded_greetings(sql: Callable[..., Any], call_id: str) -> list[str
     return [r.text for r in rows]
 
 
+async def _mismatch(
+    phone: Phone, sql: Callable[..., Any], call_id: str
+) -> tuple[list[str], list[str]] | None:
+    """Ring `call_id` in copies at once and hang up: what was heard and recorded, if they disagree."""
+    heard = await _ring_copies(phone, call_id)
+    await phone.hang_up(call_id)
+    recorded = await _recorded_greetings(sql, call_id)
+    return None if len(recorded) == 1 and set(heard) == set(recorded) else (heard, recorded)
+
+
 async def test_copies_of_a_ringing_of_a_caller_known_only_to_postgres_hear_the_recorded_greeting(
     phone: Phone, redis: Redis, settings: Settings, sql: Callable[..., Any]
 ) -> None:
@@ -46,12 +56,8 @@ async def test_copies_of_a_ringing_of_a_caller_known_only_to_postgres_hear_the_r
     mismatched = []
     for n in range(ITERATIONS):
         await _forget_hot_memory(redis, settings)
-        call_id = f"dup-known-{n}"
-        heard = await _ring_copies(phone, call_id)
-        await phone.hang_up(call_id)
-        recorded = await _recorded_greetings(sql, call_id)
-        if len(recorded) != 1 or set(heard) != set(recorded):
-            mismatched.append((heard, recorded))
+        if found := await _mismatch(phone, sql, f"dup-known-{n}"):
+            mismatched.append(found)
 
     print(f"known caller: {len(mismatched)} of {ITERATIONS} duplicated ringings heard another greeting")
     assert mismatched == []
@@ -63,12 +69,8 @@ async def test_copies_of_a_first_time_callers_ringing_hear_the_recorded_greeting
     mismatched = []
     for n in range(ITERATIONS):
         phone.caller = f"+1415556{n:04d}"
-        call_id = f"dup-new-{n}"
-        heard = await _ring_copies(phone, call_id)
-        await phone.hang_up(call_id)
-        recorded = await _recorded_greetings(sql, call_id)
-        if len(recorded) != 1 or set(heard) != set(recorded):
-            mismatched.append((heard, recorded))
+        if found := await _mismatch(phone, sql, f"dup-new-{n}"):
+            mismatched.append(found)
 
     print(f"first-time caller: {len(mismatched)} of {ITERATIONS} duplicated ringings heard another greeting")
     assert mismatched == []
