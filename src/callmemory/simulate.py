@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from callmemory.app import create_app
 from callmemory.local_server import served
+from callmemory.platforms.twilio import simulate as twilio
 from callmemory.settings import Settings
 from callmemory.simulate_voipbin import VoipbinCall
 from callmemory.telephony.voipbin_rest_standin import TalkStandIn
@@ -219,7 +220,7 @@ async def converse(
 class Options:
     caller: str
     bot: str
-    format: str  # seed | voipbin
+    format: str  # seed | voipbin | twilio
     url: str | None  # None: start the service in this process
     talk_api_port: int  # the VoIPBin stand-in's port against a running service
 
@@ -255,6 +256,7 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
             talks.standin.access_key = key.get_secret_value() if key else None
         url = options.url
         if url is None:
+            settings = twilio.for_own_service(settings) if options.format == "twilio" else settings
             url = await stack.enter_async_context(own_service(settings))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
         platform: Platform
@@ -271,6 +273,10 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
                 answer_timeout_s=settings.llm_timeout_s
                 + settings.voipbin_api_timeout_s * settings.voipbin_api_attempts
                 + 5,
+            )
+        elif options.format == "twilio":
+            platform = twilio.TwilioPlatform.calling(
+                http, url, options.caller, options.bot, settings, refused=SimulationError
             )
         else:
             platform = SeedPlatform(http, options.caller, options.bot, call_id=f"sim-{uuid.uuid4().hex[:12]}")
