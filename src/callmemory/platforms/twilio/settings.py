@@ -18,9 +18,9 @@ class TwilioSettings(BaseModel):
         "the URL the request arrived at (right only without a proxy in front).",
     )
     twilio_voice: str | None = Field(
-        default=None, description="<Say> voice, e.g. Polly.Joanna. Unset: the account's default voice."
+        default=None, description="`<Say>` voice, e.g. Polly.Joanna. Unset: the account's default voice."
     )
-    twilio_language: str = Field(default="en-US", description="Language of speech recognition and <Say>.")
+    twilio_language: str = Field(default="en-US", description="Language of speech recognition and `<Say>`.")
     twilio_goodbye: str = Field(
         default="Sorry, I didn't catch that. Goodbye.",
         description="Said before hanging up when the caller says nothing after the bot has spoken.",
