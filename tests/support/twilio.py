@@ -115,3 +115,10 @@ class TwilioCall:
             heard.append(await self.say(line))
         await self.hang_up()
         return heard
+
+
+async def answered(http: httpx.AsyncClient, caller: str = CALLER) -> TwilioCall:
+    """A call that has been greeted: its first `<Gather>` waits for speech."""
+    call = TwilioCall(http, caller=caller)
+    await call.ring()
+    return call

@@ -9,7 +9,7 @@ import httpx
 
 from support.llm import FakeLLM
 from support.phone import Phone
-from support.twilio import BOT, CALLER, PUBLIC_URL, TwilioCall, deliver
+from support.twilio import BOT, CALLER, PUBLIC_URL, TwilioCall, answered, deliver
 
 Rows = Callable[..., Any]
 
@@ -35,8 +35,7 @@ async def test_an_incoming_call_hears_the_greeting_inside_a_speech_gather_then_g
 async def test_each_speech_result_is_answered_inside_the_gather_of_the_next_turn(
     http: httpx.AsyncClient, llm: FakeLLM
 ) -> None:
-    call = TwilioCall(http)
-    await call.ring()
+    call = await answered(http)
 
     first = await call.send(call.speech("My order 4417 never arrived."))
     second = await call.send(call.speech("It was a blue kettle."))
@@ -45,6 +44,32 @@ async def test_each_speech_result_is_answered_inside_the_gather_of_the_next_turn
     assert first.gather.get("action") == f"{PUBLIC_URL}/twilio/gather?turn=2"
     assert second.said == "You said: It was a blue kettle."
     assert second.gather.get("action") == f"{PUBLIC_URL}/twilio/gather?turn=3"
+
+
+async def test_a_redelivered_incoming_call_hears_the_same_greeting_recorded_once(
+    http: httpx.AsyncClient, sql: Rows
+) -> None:
+    call = TwilioCall(http)
+    incoming = call.incoming()
+
+    first = await deliver(http, incoming)
+    again = await deliver(http, incoming)
+    await call.hang_up()
+
+    assert again.text == first.text
+    assert [r.role for r in await sql("SELECT role FROM turns")] == ["bot"]
+
+
+async def test_a_gather_action_without_speech_listens_again_for_the_same_turn(
+    http: httpx.AsyncClient, llm: FakeLLM
+) -> None:
+    call = await answered(http)
+
+    silence = await call.send(call.speech(""))
+
+    assert silence.gather.get("action") == f"{PUBLIC_URL}/twilio/gather?turn=1"
+    assert silence.said == ""
+    assert llm.requests == []
 
 
 async def test_a_returning_caller_is_greeted_with_their_last_topic(
@@ -70,8 +95,7 @@ async def test_a_caller_first_heard_through_the_seed_webhook_is_remembered_on_tw
 async def test_a_redelivered_speech_result_is_recorded_once_and_answered_with_the_same_text(
     http: httpx.AsyncClient, llm: FakeLLM, sql: Rows
 ) -> None:
-    call = TwilioCall(http)
-    await call.ring()
+    call = await answered(http)
     result = call.speech("Where is my parcel?")
 
     first = await deliver(http, result)
@@ -88,8 +112,7 @@ async def test_a_redelivered_speech_result_is_recorded_once_and_answered_with_th
 async def test_the_same_words_said_again_in_a_later_turn_are_a_new_turn(
     http: httpx.AsyncClient, llm: FakeLLM, sql: Rows
 ) -> None:
-    call = TwilioCall(http)
-    await call.ring()
+    call = await answered(http)
 
     await call.say("Hello?")
     await call.say("Hello?")
@@ -102,8 +125,7 @@ async def test_the_same_words_said_again_in_a_later_turn_are_a_new_turn(
 async def test_the_status_callback_archives_the_call_once_however_often_it_comes(
     http: httpx.AsyncClient, llm: FakeLLM, sql: Rows
 ) -> None:
-    call = TwilioCall(http)
-    await call.ring()
+    call = await answered(http)
     await call.say("Please call me back tomorrow.")
 
     await call.hang_up()
@@ -116,8 +138,7 @@ async def test_the_status_callback_archives_the_call_once_however_often_it_comes
 async def test_a_progress_status_is_acknowledged_and_leaves_the_call_going(
     http: httpx.AsyncClient, llm: FakeLLM, sql: Rows
 ) -> None:
-    call = TwilioCall(http)
-    await call.ring()
+    call = await answered(http)
 
     await call.hang_up(status="in-progress")
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from callmemory.settings import Settings
 from conftest import running
 from support.llm import FakeLLM
-from support.twilio import PUBLIC_URL, TOKEN, Delivery, TwilioCall, deliver, sign
+from support.twilio import PUBLIC_URL, TOKEN, Delivery, TwilioCall, answered, deliver, sign
 
 Rows = Callable[..., Any]
 
@@ -46,10 +46,9 @@ async def test_an_incoming_call_not_signed_by_twilio_gets_403_and_nothing_is_sto
 
 
 async def test_a_speech_result_sent_to_another_turn_than_the_signed_one_is_refused(
-    http: httpx.AsyncClient, llm: FakeLLM, sql: Rows
+    http: httpx.AsyncClient, llm: FakeLLM
 ) -> None:
-    call = TwilioCall(http)
-    await call.ring()
+    call = await answered(http)
     signed = call.speech("Transfer all my money.")
 
     response = await deliver(http, replace(signed, url=signed.url.replace("turn=1", "turn=7")))

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from callmemory.settings import Settings
+from conftest import running
 from support.llm import FakeLLM
 from support.twilio import TwilioCall
 
@@ -41,12 +43,14 @@ async def test_a_second_withheld_call_is_greeted_as_new(
     assert await TwilioCall(http, caller=caller).ring() == "Hello! How can I help you today?"
 
 
-async def test_withheld_calls_are_archived_each_under_a_caller_of_its_own(
-    http: httpx.AsyncClient, llm: FakeLLM, sql: Rows
+async def test_withheld_calls_are_archived_each_under_a_caller_of_its_own_and_no_number(
+    twilio_settings: Settings, llm: FakeLLM, sql: Rows
 ) -> None:
-    await TwilioCall(http, caller="anonymous").whole("First secret.")
-    await TwilioCall(http, caller="anonymous").whole("Second secret.")
-    await TwilioCall(http, caller="+266696687").whole("Third secret.")
+    keeping_numbers = twilio_settings.model_copy(update={"store_raw_numbers": True})
+    async with running(keeping_numbers) as http:
+        await TwilioCall(http, caller="anonymous").whole("First secret.")
+        await TwilioCall(http, caller="anonymous").whole("Second secret.")
+        await TwilioCall(http, caller="+266696687").whole("Third secret.")
 
     callers = await sql("SELECT call_count, caller_number FROM callers")
     assert [(r.call_count, r.caller_number) for r in callers] == [(1, None)] * 3
