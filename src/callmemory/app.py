@@ -14,6 +14,7 @@ from callmemory.api import errors, health, memory, metrics, voipbin, webhook_aut
 from callmemory.api.body import BodyLimit
 from callmemory.api.fastpath import FastPathApp
 from callmemory.observability.requests import RequestContext
+from callmemory.platforms.twilio import routes as twilio_routes
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(webhooks.router)
     app.add_fast_path("POST", "/webhook/call", webhooks.seed_call_event)
     app.include_router(voipbin.router)
+    app.include_router(twilio_routes.router)
     app.include_router(health.router)
     app.include_router(memory.router)
     if settings.metrics_enabled:

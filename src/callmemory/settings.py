@@ -17,6 +17,8 @@ from typing import Literal, Self
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callmemory.platforms.twilio.settings import TwilioSettings
+
 # Values that people paste from examples; refusing them outside development stops a deployment from
 # hashing every caller under a key that is published in our own README.
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret", "changethis"})
@@ -77,7 +79,7 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"CALLMEMORY_{name}")
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, TwilioSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLMEMORY_", env_file=".env", extra="ignore", populate_by_name=True
     )

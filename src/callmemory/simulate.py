@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from callmemory.app import create_app
 from callmemory.local_server import served
+from callmemory.platforms.twilio import simulate as twilio
 from callmemory.settings import Settings
 from callmemory.simulate_voipbin import VoipbinCall
 from callmemory.telephony import signing
@@ -229,7 +230,7 @@ async def converse(
 class Options:
     caller: str
     bot: str
-    format: str  # seed | voipbin
+    format: str  # seed | voipbin | twilio
     url: str | None  # None: start the service in this process
     talk_api_port: int  # the VoIPBin stand-in's port against a running service
 
@@ -269,6 +270,7 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
             talks.standin.access_key = key.get_secret_value() if key else None
         url = options.url
         if url is None:
+            settings = twilio.for_own_service(settings) if options.format == "twilio" else settings
             url = await stack.enter_async_context(own_service(settings))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
         platform: Platform
@@ -284,6 +286,10 @@ async def run(options: Options, settings: Settings, source: TextIO, out: TextIO,
                 answer_timeout_s=settings.llm_timeout_s
                 + settings.voipbin_api_timeout_s * settings.voipbin_api_attempts
                 + 5,
+            )
+        elif options.format == "twilio":
+            platform = twilio.TwilioPlatform.calling(
+                http, url, options.caller, options.bot, settings, refused=SimulationError
             )
         else:
             platform = SeedPlatform(

@@ -1,0 +1,1 @@
+"""Twilio Programmable Voice: form-encoded webhooks in, TwiML out (see docs/twilio.md)."""
