@@ -113,14 +113,17 @@ async def test_a_plus_turned_into_a_space_is_the_same_caller(voipbin: Voipbin) -
     assert "My order 4417 never arrived" in greeting_of(actions)
 
 
-async def test_a_withheld_caller_number_is_greeted_as_new_and_nothing_is_recorded(
-    voipbin: Voipbin, redis: Redis, voipbin_settings: Settings
+async def test_a_withheld_caller_is_greeted_and_briefed_as_new_every_time(
+    voipbin: Voipbin, voipbin_settings: Settings
 ) -> None:
+    first = ScriptedCall(caller="anonymous", bot=MANAGED_BOT)
+    await voipbin.actions(first)
+    await voipbin.deliver_all([first.ai_message("user", "My parcel 4417 never arrived."), first.hangup()])
+
     actions = await voipbin.actions(ScriptedCall(caller="anonymous", bot=MANAGED_BOT))
 
     assert greeting_of(actions) == voipbin_settings.greeting_new
     assert actions[0]["option"]["value"] == NEW_CALLER
-    assert await _keys(redis, voipbin_settings) == []
 
 
 async def test_a_fetch_with_a_blank_bot_number_greets_the_caller_as_a_stranger(
@@ -208,3 +211,21 @@ async def test_the_fetch_url_names_both_its_methods_to_any_other(voipbin: Voipbi
 
     assert response.status_code == 405
     assert {"GET", "POST"} <= {m.strip() for m in response.headers["allow"].split(",")}
+
+
+async def test_a_withheld_caller_is_recorded_under_the_call_alone_and_never_greeted_as_known(
+    voipbin: Voipbin, voipbin_settings: Settings, sql: Rows
+) -> None:
+    first = ScriptedCall(caller="anonymous")
+    await voipbin.actions(first)
+    said = first.transcript("My parcel 4417 never arrived.")
+    await voipbin.deliver_all([first.transcribe_created(), said, first.hangup()])
+
+    second = await voipbin.actions(ScriptedCall(caller="anonymous"))
+
+    assert greeting_of(second) == voipbin_settings.greeting_new
+    [row] = await sql(
+        "SELECT count(*) AS turns FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.external_id = :id",
+        id=first.call_id,
+    )
+    assert row.turns == 3  # greeting, the caller's line, the answer: the call itself was kept

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from callmemory.events import CallRef
-from callmemory.memory.keys import NumberPolicy
-from callmemory.memory.withheld import is_withheld, stand_in_number
+from callmemory.memory.withheld import is_withheld
+from callmemory.settings import Settings
+from support.phone import Phone
 
 
 @pytest.mark.parametrize(
@@ -37,9 +40,26 @@ def test_real_numbers_are_not_withheld(raw: str) -> None:
     assert not is_withheld(raw)
 
 
-def test_a_stand_in_is_a_valid_number_of_one_call_alone() -> None:
-    one, other = CallRef("twilio", "CA1"), CallRef("twilio", "CA2")
+async def test_a_withheld_seed_caller_is_remembered_under_each_call_alone(
+    phone: Phone, sql: Callable[..., Any], settings: Settings
+) -> None:
+    phone.caller = "+266696687"  # ANONYMOUS, spelt on a keypad: it looks like a number
+    await phone.call("My order 4417 never arrived.")
 
-    assert stand_in_number(one) == stand_in_number(one)
-    assert stand_in_number(one) != stand_in_number(other)
-    assert NumberPolicy(strict=True).normalise(stand_in_number(one), field="from") == stand_in_number(one)
+    _, second = await phone.ring("withheld-2")
+    await phone.hang_up("withheld-2")
+
+    assert second == settings.greeting_new
+    rows = await sql("SELECT count(*) AS n, count(caller_number) AS numbers FROM callers")
+    assert (rows[0].n, rows[0].numbers) == (2, 0)  # one caller per call, no number kept
+
+
+async def test_every_event_of_a_withheld_callers_call_finds_it(phone: Phone, sql: Callable[..., Any]) -> None:
+    phone.caller = "+266696687"
+    await phone.ring("withheld-1")
+
+    answer = await phone.say("withheld-1", "Hello?")
+    ended = await phone.hang_up("withheld-1")
+
+    assert answer == "You said: Hello?"
+    assert ended == {"status": "archived"}

@@ -19,6 +19,7 @@ from callmemory.errors import (
     CallerMismatch,
     CallNotStarted,
     InvalidEvent,
+    InvalidPhoneNumber,
     StoreUnavailable,
 )
 from callmemory.events import CallRef, EndOutcome, Role
@@ -36,6 +37,7 @@ from callmemory.memory.types import (
     Turn,
     utcnow,
 )
+from callmemory.memory.withheld import is_withheld, withheld_identity
 from callmemory.observability.context import bind_caller
 from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
@@ -116,8 +118,11 @@ class MemoryService:
         self._hot_failed_at: datetime | None = None  # see hot_store_failed
 
     # -- identity --------------------------------------------------------------------------------
-    def identify(self, caller_number: str, bot_number: str | None) -> tuple[CallerId, str]:
-        """The caller's id and normalised number; the bot defaults to the configured number."""
+    def identify(
+        self, caller_number: str, bot_number: str | None, call: CallRef | None = None
+    ) -> tuple[CallerId, str | None]:
+        """The caller's id and normalised number (None for a withheld one, see _caller_part); the bot
+        defaults to the configured number."""
         bot_raw = bot_number or self._default_bot
         if not bot_raw:
             raise InvalidEvent(
@@ -125,11 +130,21 @@ class MemoryService:
                 "(CALLMEMORY_DEFAULT_BOT_NUMBER)",
                 field="to",
             )
-        caller_e164 = self._numbers.normalise(caller_number, field="from")
+        part = self._caller_part(caller_number, call)
         bot_e164 = self._numbers.normalise(bot_raw, field="to")
-        caller = self._hasher.caller_id(bot_e164, caller_e164)
+        caller = self._hasher.caller_id(bot_e164, part)
         bind_caller(caller.caller_hash)  # the log lines that follow name the caller by hash prefix
-        return caller, caller_e164
+        return caller, None if is_withheld(caller_number) else part
+
+    def _caller_part(self, caller_number: str, call: CallRef | None) -> str:
+        """What names the caller under a bot: their number in E.164; for a withheld caller ID (a word
+        such as `anonymous`, or the digits it spells), the call alone (memory/withheld.py), on every
+        platform: taken as a number, all of a bot's withheld callers would share one memory."""
+        if not is_withheld(caller_number):
+            return self._numbers.normalise(caller_number, field="from")
+        if call is None:
+            raise InvalidPhoneNumber("`from` is withheld: no memory can be kept for it", field="from")
+        return withheld_identity(call)
 
     def address(self, bot_number: str, caller_number: str) -> CallerId:
         """A caller as the integrator API names them, hashed exactly as the webhook hashes them."""
@@ -210,7 +225,7 @@ class MemoryService:
     async def _start(
         self, call: CallRef, caller_number: str, bot_number: str | None, greetings: Greetings | None
     ) -> tuple[CallBegun, str | None]:
-        caller, _ = self.identify(caller_number, bot_number)
+        caller, _ = self.identify(caller_number, bot_number, call)
         with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
             async with _stores("starting the call"):
                 started = await self._hot.start_call(call, caller, self._now(), greetings)
@@ -232,8 +247,7 @@ class MemoryService:
             async with _stores("locating the call"):
                 caller = await self._hot.locate_call(call)
         bind_caller(caller.caller_hash)
-        caller_e164 = self._numbers.normalise(caller_number, field="from")
-        if self._hasher.caller_id(caller.bot_number, caller_e164) != caller:
+        if self._hasher.caller_id(caller.bot_number, self._caller_part(caller_number, call)) != caller:
             raise CallerMismatch(f"`from` does not match the caller of call {call.call_id!r}", field="from")
         return caller
 
@@ -352,7 +366,7 @@ class MemoryService:
             return EndOutcome.UNKNOWN_CALL
         number = (
             self._numbers.normalise(caller_number, field="from")
-            if self._keep_numbers and caller_number
+            if self._keep_numbers and caller_number and not is_withheld(caller_number)
             else None
         )
         return await self._archive_frozen(live, caller_number=number)

@@ -8,7 +8,6 @@ caller of a bot would be one caller: each would be greeted with what the last on
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Final
 
@@ -31,14 +30,8 @@ def is_withheld(raw: str | None) -> bool:
     return _DIALLING_MARKS.sub("", text) in _SPELLED
 
 
-def stand_in_number(call: CallRef) -> str:
-    """A caller number of this call alone, for a caller whose number is withheld.
-
-    The call is then remembered like any other (its own turns are the LLM's context, it is archived),
-    but under a caller no other call has, so no later call is greeted with it. The number is in +888,
-    the ITU's code for disaster relief (OCHA), which the number rules accept as valid, but under which no
-    caller is expected: 11 digits of a hash of the call, so two calls share one with a chance of about
-    n^2 / 2e11 among n withheld calls of a bot.
-    """
-    digest = hashlib.sha256(f"{call.platform}:{call.call_id}".encode()).digest()
-    return f"+888{int.from_bytes(digest[:8], 'big') % 10**11:011d}"
+def withheld_identity(call: CallRef) -> str:
+    """What stands for a withheld caller in their caller hash: the call itself, so that each such call
+    is a caller of its own. Its turns are still the LLM's context and it is archived, but no later call
+    is greeted with it. It is hashed like a number (HMAC with the bot's), so nothing collides with one."""
+    return f"withheld:{call.platform}:{call.call_id}"

@@ -78,12 +78,13 @@ class VoipbinBridge:
         self, bot_number: str, caller_number: str, request: voipbin.FetchRequest
     ) -> list[dict[str, Any]]:
         """The actions for a call's `fetch`: greeting and memory, per the bot's mode."""
+        call = _ref(request.reference_id) if request.reference_id else None
         try:
-            caller, _ = self._memory.identify(caller_number, bot_number)
+            caller, _ = self._memory.identify(caller_number, bot_number, call)
         except (InvalidPhoneNumber, InvalidEvent) as exc:
-            # A withheld or unusual number (or none: the bot's may be blank): anything but actions would
-            # stop the flow and leave the caller in silence, so they are greeted as a stranger and
-            # nothing is recorded.
+            # An unusual number (or none: the bot's may be blank; or withheld on a fetch that names no
+            # call): anything but actions would stop the flow and leave the caller in silence, so they
+            # are greeted as a stranger and nothing is recorded.
             log.warning("VoIPBin fetch for a caller without memory: %s", exc.message)
             bot = self._settings.voipbin_bot(bot_number)
             return voipbin.fetch_actions(
@@ -155,9 +156,9 @@ class VoipbinBridge:
 
     async def _learn_call(self, info: voipbin.CallInfo) -> Handled:
         try:
-            caller, _ = self._memory.identify(info.caller, info.bot)
+            caller, _ = self._memory.identify(info.caller, info.bot, info.call)
         except (InvalidPhoneNumber, InvalidEvent) as exc:
-            # A withheld number: nothing to remember about the caller, but the links still matter.
+            # An unusual number: nothing to remember about the caller, but the links still matter.
             log.info("VoIPBin call %s: %s", info.id, exc.message)
         else:
             fields = {"bot": caller.bot_number, "caller": caller.caller_hash}

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response
 
-from callmemory.api.body import read_limited
+from callmemory import storable
 from callmemory.api.deps import CallsDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.metrics import MetricsDep
@@ -43,13 +43,15 @@ async def _signed_form(request: Request, settings: Settings) -> dict[str, str]:
     token = settings.twilio_auth_token
     if token is None:
         raise signature.NotEnabled("Twilio is off: set CALLMEMORY_TWILIO_AUTH_TOKEN")
-    body = await read_limited(request, settings.max_body_bytes)
+    body = await request.body()  # within the limit: see api.body.BodyLimit
     try:
         # Blank fields kept: Twilio signs them too.
         form = dict(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError as exc:
         raise MalformedBody("the body is not form-encoded UTF-8") from exc
     signature.check(request, form, token.get_secret_value(), settings.twilio_public_url)
+    for name, value in form.items():
+        storable.check_text(value, name)
     return form
 
 
@@ -122,10 +124,12 @@ async def gather(
             # Only sent under actionOnEmptyResult, which we do not set; listen again for the same turn.
             seen.outcome = "ignored"
             return _twiml(request, settings, Reply(say=""), turn=turn)
-        reply = await calls.handle(event)
-        assert isinstance(reply, Reply)  # what the core answers speech with
-        seen.outcome = "answered"
-    return _twiml(request, settings, reply, turn=turn + 1)
+        result = await calls.handle(event)
+        seen.outcome = "answered" if isinstance(result, Reply) else str(result)
+    if not isinstance(result, Reply):
+        # A redelivery of a turn whose call has ended meanwhile: nothing more to say.
+        return _twiml(request, settings, Reply(say="", then="hangup"), turn=turn)
+    return _twiml(request, settings, result, turn=turn + 1)
 
 
 @router.post(

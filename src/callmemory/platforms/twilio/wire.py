@@ -16,7 +16,6 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callmemory.errors import InvalidEvent
 from callmemory.events import CallEnded, CallerSpoke, CallRef, CallStarted, Reply
-from callmemory.memory.withheld import is_withheld, stand_in_number
 
 PLATFORM: Final = "twilio"
 
@@ -44,22 +43,17 @@ def call_ref(form: Form) -> CallRef:
     return CallRef(PLATFORM, sid)
 
 
-def caller_number(form: Form, call: CallRef) -> str:
-    """`From`, or for a withheld caller ID a number of this call alone (see memory/withheld.py)."""
-    raw = form.get("From", "")
-    return stand_in_number(call) if is_withheld(raw) else raw
-
-
 def call_started(form: Form) -> CallStarted:
-    call = call_ref(form)
-    return CallStarted(call, caller_number(form, call), _field(form, "To"))
+    # A withheld caller ID (`anonymous`, `+266696687`...) goes to the core as it is: the core keeps such
+    # a caller under the call alone (memory/withheld.py), on every platform alike.
+    return CallStarted(call_ref(form), form.get("From", ""), _field(form, "To"))
 
 
 def caller_spoke(form: Form, turn: int) -> CallerSpoke:
     call = call_ref(form)
     return CallerSpoke(
         call,
-        caller_number(form, call),
+        form.get("From", ""),
         form.get("SpeechResult", ""),
         event_key=f"turn:{turn}",
         bot_number=form.get("To") or None,
@@ -72,9 +66,7 @@ def call_ended(form: Form) -> CallEnded | None:
     if status not in FINAL_STATUSES:
         return None
     call = call_ref(form)
-    # A withheld caller's call is found by its id alone, and their stand-in is never kept as a number.
-    number = "" if is_withheld(form.get("From")) else form.get("From", "")
-    return CallEnded(call, number, reason=status)
+    return CallEnded(call, form.get("From", ""), reason=status)
 
 
 def heard_nothing(form: Form) -> bool:
