@@ -17,10 +17,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from callmemory.core.events import CallRef, Role
+from callmemory.core.identity import CallerId
 from callmemory.db.session import create_engine
-from callmemory.events import CallRef, Role
 from callmemory.memory.archive import Archive
-from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallRecord, Turn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

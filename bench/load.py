@@ -40,7 +40,7 @@ import asyncpg
 import redis
 import uvloop
 
-from callmemory.telephony import signing
+from callmemory.platforms.seed import signing
 
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/0"

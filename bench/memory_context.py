@@ -23,13 +23,13 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from callmemory.core.events import CallRef, Role
+from callmemory.core.identity import CallerId
 from callmemory.db.session import create_sessionmaker
-from callmemory.events import CallRef, Role
 from callmemory.memory.archive import Archive
-from callmemory.memory.jobs import SummaryQueue, SummaryResult
-from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallRecord, Turn
 from callmemory.services import Services, open_services
+from callmemory.summaries.queue import SummaryQueue, SummaryResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support.services import scratch_settings, scratch_stores  # the tests' servers, importable above

@@ -34,8 +34,8 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from callmemory.app import create_app
+from callmemory.devtools.stub_llm import StubLLM, StubServer
 from callmemory.settings import Settings
-from callmemory.stub_llm import StubLLM, StubServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support.services import scratch_settings, scratch_stores  # the tests' servers, importable above

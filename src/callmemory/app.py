@@ -10,11 +10,15 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 
 from callmemory import __version__
-from callmemory.api import errors, health, memory, metrics, voipbin, webhook_auth, webhooks
+from callmemory.api import errors, health, metrics
 from callmemory.api.body import BodyLimit
 from callmemory.api.fastpath import FastPathApp
+from callmemory.api.integrator import routes as memory
 from callmemory.observability.requests import RequestContext
+from callmemory.platforms.seed import auth as webhook_auth
+from callmemory.platforms.seed import routes as webhooks
 from callmemory.platforms.twilio import routes as twilio_routes
+from callmemory.platforms.voipbin import routes as voipbin
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 

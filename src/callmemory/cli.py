@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from callmemory.settings import Settings
 
 if TYPE_CHECKING:
-    from callmemory.summary_process import SummaryProcess
+    from callmemory.summaries.process import SummaryProcess
 
 
 def _metrics_dir(settings: Settings) -> None:
@@ -51,7 +51,7 @@ def _with_embedded_defaults(settings: Settings) -> Settings:
         return settings
     if settings.environment == "production":
         sys.exit("callmemory: DATABASE_URL and REDIS_URL are required in production")
-    from callmemory.embedded import EmbeddedError, EmbeddedServices
+    from callmemory.devtools.embedded import EmbeddedError, EmbeddedServices
 
     embedded = EmbeddedServices(settings.data_dir.resolve() / "embedded")
     try:
@@ -125,10 +125,10 @@ def _webhook_auth(settings: Settings) -> str:
 
 
 def _start_summary_process(settings: Settings, log_level: str) -> SummaryProcess | None:
-    """The summary worker in a process of its own (see summary_process.py); the web workers run none."""
+    """The summary worker in a process of its own (see summaries/process.py); the web workers run none."""
     if not settings.summary_worker or not settings.openai_api_key:
         return None
-    from callmemory.summary_process import SummaryProcess
+    from callmemory.summaries.process import SummaryProcess
 
     process = SummaryProcess(log_level)
     process.start()
@@ -143,7 +143,7 @@ def summarise(args: argparse.Namespace) -> None:
     import logging.config
 
     from callmemory.observability.logs import log_config
-    from callmemory.summary_process import run_summaries
+    from callmemory.summaries.process import run_summaries
 
     settings = _settings()
     if not settings.database_url or not settings.redis_url:
@@ -174,7 +174,7 @@ def stub_llm(args: argparse.Namespace) -> None:
     import asyncio
     from pathlib import Path
 
-    from callmemory.stub_llm import StubLLM, StubServer
+    from callmemory.devtools.stub_llm import StubLLM, StubServer
 
     async def run() -> None:
         stub = StubLLM(
@@ -196,7 +196,7 @@ def stub_llm(args: argparse.Namespace) -> None:
 def mcp(args: argparse.Namespace) -> None:
     import asyncio
 
-    from callmemory.mcp_server import serve_stdio
+    from callmemory.ops.mcp import serve_stdio
 
     settings = _settings()
     key = settings.mcp_api_key.get_secret_value() if settings.mcp_api_key else None
@@ -213,7 +213,7 @@ DEFAULT_SIMULATE_URL = "http://127.0.0.1:8080"
 
 
 def simulate(args: argparse.Namespace) -> None:
-    from callmemory import simulate as sim
+    from callmemory.devtools import simulate as sim
 
     url: str | None = None
     if args.embedded:
@@ -244,7 +244,7 @@ def simulate(args: argparse.Namespace) -> None:
 def _admin(run: Callable[[Settings], Coroutine[Any, Any, object]]) -> object:
     import asyncio
 
-    from callmemory.admin import AdminError
+    from callmemory.ops.admin import AdminError
 
     try:
         return asyncio.run(run(_settings()))
@@ -262,7 +262,7 @@ def _print_json(value: object) -> None:
 
 
 def forget(args: argparse.Namespace) -> None:
-    from callmemory.admin import forget as erase
+    from callmemory.ops.admin import forget as erase
 
     _print_json(_admin(lambda settings: erase(settings, args.bot, args.caller)))
 
@@ -270,7 +270,7 @@ def forget(args: argparse.Namespace) -> None:
 def export(args: argparse.Namespace) -> None:
     import json
 
-    from callmemory.admin import BAD_INPUT, export_caller, export_many
+    from callmemory.ops.admin import BAD_INPUT, export_caller, export_many
 
     if args.caller is not None and args.bot is None:
         print("callmemory export: --caller needs --bot", file=sys.stderr)
@@ -292,7 +292,7 @@ def export(args: argparse.Namespace) -> None:
 
 
 def stats(args: argparse.Namespace) -> None:
-    from callmemory.admin import stats as count
+    from callmemory.ops.admin import stats as count
 
     _print_json(_admin(lambda settings: count(settings, args.bot)))
 
@@ -300,7 +300,7 @@ def stats(args: argparse.Namespace) -> None:
 def quarantine(args: argparse.Namespace) -> None:
     import json
 
-    from callmemory import admin
+    from callmemory.ops import admin
 
     if args.action == "list":
         _print_json(_admin(admin.quarantine_list))

@@ -12,30 +12,30 @@ from openai import AsyncOpenAI, DefaultAioHttpClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from callmemory.calls import CallHandler
 from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
-from callmemory.conversation.summariser import Summariser
 from callmemory.conversation.tokens import TokenCounter
+from callmemory.core.calls import CallHandler
+from callmemory.core.identity import CallerHasher, NumberPolicy
 from callmemory.db.deadline import within
 from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
-from callmemory.memory.hot import HotSettings, HotStore
-from callmemory.memory.jobs import SummaryQueue
-from callmemory.memory.keys import CallerHasher, NumberPolicy
+from callmemory.memory.hot.client import redis_client
+from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.records import CallerRecords
-from callmemory.memory.redis_client import redis_client
 from callmemory.memory.service import MemoryService
+from callmemory.memory.upkeep import Upkeep, UpkeepSettings
 from callmemory.observability.metrics import Metrics
 from callmemory.observability.tracing import start_tracing
+from callmemory.platforms.voipbin import client as voipbin_api
+from callmemory.platforms.voipbin.bridge import VoipbinBridge
+from callmemory.platforms.voipbin.state import VoipbinState
 from callmemory.settings import Settings
-from callmemory.summary_worker import SummaryWorker
-from callmemory.telephony import voipbin_api
-from callmemory.telephony.voipbin_bridge import VoipbinBridge
-from callmemory.telephony.voipbin_state import VoipbinState
-from callmemory.upkeep import Upkeep, UpkeepSettings
+from callmemory.summaries.queue import SummaryQueue
+from callmemory.summaries.summariser import Summariser
+from callmemory.summaries.worker import SummaryWorker
 
 log = logging.getLogger(__name__)
 

@@ -212,7 +212,7 @@ class Settings(BaseSettings, TwilioSettings):
         '"name": "acme"}]; without bot_number a key may address every bot. No keys: /v1 refuses all.',
     )
 
-    # The seed webhook's authentication (api/webhook_auth.py); production refuses to start without it.
+    # The seed webhook's authentication (platforms/seed/auth.py); production refuses to start without it.
     webhook_secret: SecretStr | None = Field(
         default=None,
         description="Shared secret of the seed webhook: each request must carry X-Callmemory-Signature "
@@ -318,7 +318,7 @@ class Settings(BaseSettings, TwilioSettings):
     )
     otel_service_name: str = Field(default="callmemory", description="service.name of the traces.")
 
-    # VoIPBin (telephony/voipbin.py, api/voipbin.py).
+    # VoIPBin (platforms/voipbin/).
     voipbin_bots: dict[str, VoipbinBot] = Field(
         default_factory=dict,
         description='JSON: bot E.164 number -> settings, e.g. {"+15559876543": {"mode": "managed_ai", '
@@ -345,7 +345,7 @@ class Settings(BaseSettings, TwilioSettings):
         default=3_600_000, ge=1000, description="own_llm mode: how long the fetched `sleep` holds the call."
     )
 
-    # `callmemory mcp` (mcp_server.py): an MCP server that is a client of a running service's /v1 API.
+    # `callmemory mcp` (ops/mcp.py): an MCP server that is a client of a running service's /v1 API.
     mcp_url: str = Field(
         default="http://127.0.0.1:8080", description="The callmemory service `callmemory mcp` talks to."
     )

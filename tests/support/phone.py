@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from callmemory.telephony import signing
+from callmemory.platforms.seed import signing
 
 _ids = itertools.count(1)
 

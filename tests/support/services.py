@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from callmemory.db.migrate import upgrade
-from callmemory.embedded import EmbeddedPostgres, EmbeddedRedis
+from callmemory.devtools.embedded import EmbeddedPostgres, EmbeddedRedis
 from callmemory.settings import Settings
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

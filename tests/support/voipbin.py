@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from callmemory.local_server import served
-from callmemory.telephony import voipbin
-from callmemory.telephony.voipbin_rest_standin import TALK_PATH, TalkStandIn
+from callmemory.devtools.local_server import served
+from callmemory.platforms.voipbin import wire as voipbin
+from callmemory.platforms.voipbin.standin import TALK_PATH, TalkStandIn
 
 WEBHOOK_SECRET = "whsec-test-0123"
 FETCH_TOKEN = "fetch-token-4567"

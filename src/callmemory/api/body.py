@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callmemory.api import errors
 from callmemory.api.errors import PayloadTooLarge
-from callmemory.storable import check_text, field_name
-from callmemory.telephony.body import json_document
+from callmemory.core.storable import check_text, field_name
+from callmemory.platforms.body import json_document
 
 
 class BodyLimit:

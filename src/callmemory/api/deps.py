@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from callmemory.calls import CallHandler
+from callmemory.core.calls import CallHandler
 from callmemory.memory.service import MemoryService
 from callmemory.services import Services
 from callmemory.settings import Settings

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from callmemory.errors import CallMemoryError
+from callmemory.core.errors import CallMemoryError
 
 log = logging.getLogger(__name__)
 

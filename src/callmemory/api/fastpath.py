@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from callmemory.api import errors
 from callmemory.api.body import BodyLimit
-from callmemory.errors import CallMemoryError, ShuttingDown
+from callmemory.core.errors import CallMemoryError, ShuttingDown
 from callmemory.observability.requests import RequestContext
 
 Endpoint = Callable[[Request], Awaitable[Response]]

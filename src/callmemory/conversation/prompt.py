@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import Any, Literal
 
 from callmemory.conversation.tokens import TokenCounter
-from callmemory.events import Role
+from callmemory.core.events import Role
 from callmemory.memory.types import CallerMemory, CallSummary, Turn
 
 

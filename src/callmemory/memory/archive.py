@@ -12,11 +12,11 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callmemory.core.events import CallRef, Role
+from callmemory.core.identity import CallerId
 from callmemory.db.deadline import within
 from callmemory.db.models import Call, Caller, TurnRow
 from callmemory.db.session import create_sessionmaker
-from callmemory.events import CallRef, Role
-from callmemory.memory.keys import CallerId
 from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn, clean_profile
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from datetime import datetime
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from callmemory.errors import StoreUnavailable
-from callmemory.memory.hot import HotErasure, HotStore
-from callmemory.memory.keys import CallerId
+from callmemory.core.errors import StoreUnavailable
+from callmemory.core.identity import CallerId
+from callmemory.memory.hot.store import HotErasure, HotStore
 from callmemory.memory.records import CallerRecords, ErasedRows
 from callmemory.memory.types import utcnow
 from callmemory.observability.logs import describe_error

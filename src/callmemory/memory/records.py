@@ -10,9 +10,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callmemory.core.events import CallRef
+from callmemory.core.identity import CallerId
 from callmemory.db.models import Call, Caller, Erasure, SummaryJob, TurnRow
-from callmemory.events import CallRef
-from callmemory.memory.keys import CallerId
 
 
 @dataclass(frozen=True, slots=True)

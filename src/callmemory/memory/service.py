@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.conversation.greeting import Greetings
-from callmemory.errors import (
+from callmemory.core.errors import (
     CallAlreadyEnded,
     CallerMismatch,
     CallNotStarted,
@@ -22,10 +22,11 @@ from callmemory.errors import (
     InvalidPhoneNumber,
     StoreUnavailable,
 )
-from callmemory.events import CallRef, EndOutcome, Role
+from callmemory.core.events import CallRef, EndOutcome, Role
+from callmemory.core.identity import CallerHasher, CallerId, NumberPolicy
+from callmemory.core.withheld import is_withheld, withheld_identity
 from callmemory.memory.archive import Archive
-from callmemory.memory.hot import HotStore, QuarantinedCall
-from callmemory.memory.keys import CallerHasher, CallerId, NumberPolicy
+from callmemory.memory.hot.store import HotStore, QuarantinedCall
 from callmemory.memory.refusals import Refusal, refusal_reason
 from callmemory.memory.topic import topic_of
 from callmemory.memory.types import (
@@ -37,7 +38,6 @@ from callmemory.memory.types import (
     Turn,
     utcnow,
 )
-from callmemory.memory.withheld import is_withheld, withheld_identity
 from callmemory.observability.context import bind_caller
 from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
@@ -138,7 +138,7 @@ class MemoryService:
 
     def _caller_part(self, caller_number: str, call: CallRef | None) -> str:
         """What names the caller under a bot: their number in E.164; for a withheld caller ID (a word
-        such as `anonymous`, or the digits it spells), the call alone (memory/withheld.py), on every
+        such as `anonymous`, or the digits it spells), the call alone (core/withheld.py), on every
         platform: taken as a number, all of a bot's withheld callers would share one memory."""
         if not is_withheld(caller_number):
             return self._numbers.normalise(caller_number, field="from")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from callmemory.events import Role
+from callmemory.core.events import Role
 from callmemory.memory.types import Turn
 
 _PLEASANTRY = re.compile(

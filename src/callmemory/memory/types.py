@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from callmemory.events import CallRef, Role
-from callmemory.memory.keys import CallerId
+from callmemory.core.events import CallRef, Role
+from callmemory.core.identity import CallerId
 
 
 def utcnow() -> datetime:

@@ -28,8 +28,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from callmemory.errors import CallMemoryError
-from callmemory.events import CallEnded, CallerSpoke, CallEvent, CallStarted
+from callmemory.core.errors import CallMemoryError
+from callmemory.core.events import CallEnded, CallerSpoke, CallEvent, CallStarted
 from callmemory.observability import context
 from callmemory.observability.tracing import Span, Spans
 

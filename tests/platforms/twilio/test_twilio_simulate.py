@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from callmemory.app import create_app
-from callmemory.local_server import served
+from callmemory.devtools.local_server import served
 from callmemory.settings import Settings
 from support.cli import Ran, callmemory, cli_env
 from support.llm import FakeLLM

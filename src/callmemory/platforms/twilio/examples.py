@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from callmemory.events import Reply
+from callmemory.core.events import Reply
 from callmemory.platforms.twilio.settings import TwilioSettings
 from callmemory.platforms.twilio.wire import twiml
 

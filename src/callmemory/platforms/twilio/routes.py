@@ -8,13 +8,13 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response
 
-from callmemory import storable
 from callmemory.api.deps import CallsDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.metrics import MetricsDep
-from callmemory.errors import MalformedBody
-from callmemory.events import Reply
-from callmemory.memory.withheld import is_withheld
+from callmemory.core import storable
+from callmemory.core.errors import MalformedBody
+from callmemory.core.events import Reply
+from callmemory.core.withheld import is_withheld
 from callmemory.observability.context import bind_call
 from callmemory.observability.metrics import event_kind
 from callmemory.platforms.twilio import examples, signature, wire

@@ -14,7 +14,7 @@ from typing import Final
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
-from callmemory.errors import CallMemoryError
+from callmemory.core.errors import CallMemoryError
 
 log = logging.getLogger(__name__)
 

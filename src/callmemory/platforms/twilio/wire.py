@@ -14,8 +14,8 @@ from typing import Final
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from callmemory.errors import InvalidEvent
-from callmemory.events import CallEnded, CallerSpoke, CallRef, CallStarted, Reply
+from callmemory.core.errors import InvalidEvent
+from callmemory.core.events import CallEnded, CallerSpoke, CallRef, CallStarted, Reply
 
 PLATFORM: Final = "twilio"
 
@@ -45,7 +45,7 @@ def call_ref(form: Form) -> CallRef:
 
 def call_started(form: Form) -> CallStarted:
     # A withheld caller ID (`anonymous`, `+266696687`...) goes to the core as it is: the core keeps such
-    # a caller under the call alone (memory/withheld.py), on every platform alike.
+    # a caller under the call alone (core/withheld.py), on every platform alike.
     return CallStarted(call_ref(form), form.get("From", ""), _field(form, "To"))
 
 

@@ -1,0 +1,134 @@
+"""A local OpenAI-compatible chat completions endpoint, for demos, benchmarks and tests.
+
+It answers every request by echoing the caller's last line ("You said: ..."), after an optional delay,
+and keeps every request it received, so one can see exactly what the service put into a prompt (in memory
+for tests; `callmemory stub-llm`, which may serve a benchmark for hours, only on disk with `--log`).
+Requests for a JSON object (the summary job's) get a mechanical summary: the rolling summary keeps the
+first call's words and adds the latest call's, so facts from long ago stay visible in tests and demos.
+`callmemory stub-llm` serves it; point OPENAI_BASE_URL at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from callmemory.devtools.local_server import served
+
+
+async def hold(seconds: float) -> None:
+    """Sleep for `seconds`, to within a millisecond.
+
+    A plain asyncio.sleep overshoots on some virtual machines by a percent or more of its length (4-6 ms
+    of a 400 ms sleep on the benchmark machine), which a benchmark would count as the service's own
+    time. So most of the time is slept at once and the rest in shorter and shorter steps.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0.001:  # noqa: ASYNC110 - waiting for a time, not an event
+        await asyncio.sleep(left * 0.8)
+    await asyncio.sleep(max(0.0, deadline - loop.time()))
+
+
+def echo(messages: list[dict[str, Any]]) -> str:
+    return f"You said: {messages[-1]['content']}"
+
+
+def summarise(messages: list[dict[str, Any]]) -> str:
+    """A summary job's answer, made without understanding: what the caller said, quoted."""
+    request = json.loads(messages[-1]["content"])
+    said = [
+        line.removeprefix("Caller: ")
+        for line in request["call"]["transcript"].splitlines()
+        if line.startswith("Caller: ")
+    ]
+    call_summary = "The caller said: " + " ".join(said) if said else "The caller said nothing."
+    previous = request["previous_summary"]
+    first = previous.split(" | Latest: ")[0] if previous else call_summary
+    return json.dumps(
+        {
+            "call_summary": call_summary,
+            "caller_summary": f"{first} | Latest: {call_summary}",
+            "profile": {"open_issues": said[:1]},
+            "next_greeting": f"Welcome back! Last time: {call_summary[:120]}",
+        }
+    )
+
+
+@dataclass
+class StubLLM:
+    reply: Callable[[list[dict[str, Any]]], str] = echo
+    summary: Callable[[list[dict[str, Any]]], str] = summarise  # for requests asking for a JSON object
+    delay_s: float = 0.0
+    status: int = 200  # anything else: the provider fails with that status
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    keep_requests: bool = True  # False for a long-running stub: `requests` would grow without end
+    log_path: Path | None = None  # each request appended as one JSON line
+    in_flight: int = 0  # requests received and not yet answered
+    most_in_flight: int = 0
+
+    async def completions(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        if self.keep_requests:
+            self.requests.append(body)
+        if self.log_path is not None:
+            with self.log_path.open("a") as log:
+                log.write(json.dumps(body) + "\n")
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay_s:
+                await hold(self.delay_s)
+        finally:
+            self.in_flight -= 1
+        if self.status != 200:
+            error = {"error": {"message": "stub provider failure", "type": "server_error"}}
+            return JSONResponse(error, status_code=self.status)
+        wants_json = (body.get("response_format") or {}).get("type") == "json_object"
+        answer = (self.summary if wants_json else self.reply)(body["messages"])
+        return JSONResponse(completion(answer, body.get("model", "stub")))
+
+    def prompt_text(self, index: int = -1) -> str:
+        """Everything the LLM was shown in one request, as one string."""
+        return "\n".join(m["content"] for m in self.requests[index]["messages"])
+
+
+def completion(text: str, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+class StubServer:
+    """Serves whichever StubLLM is in `.stub` at the moment, so tests can swap behaviour per test."""
+
+    def __init__(self, stub: StubLLM | None = None) -> None:
+        self.stub = stub or StubLLM()
+        self.base_url = ""
+
+    async def _completions(self, request: Request) -> JSONResponse:
+        return await self.stub.completions(request)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])])
+
+    @contextlib.asynccontextmanager
+    async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[StubServer]:
+        async with served(self.app(), host=host, port=port, lifespan="off") as url:
+            self.base_url = f"{url}/v1"
+            yield self

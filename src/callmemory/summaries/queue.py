@@ -1,0 +1,182 @@
+"""The summary job queue, in Postgres next to the calls it refers to.
+
+Postgres rather than a Redis stream: a job is inserted in the very transaction that archives its call
+(so no call is archived without its job, and no job exists for a call that is not archived), it is
+deleted in the very transaction that stores its result (so running a job twice changes nothing), and an
+erasure's cascade deletes it with the call. A worker claims a job by leasing it (`FOR UPDATE SKIP
+LOCKED`, then `not_before` moved past the lease): no transaction stays open during the LLM call, several
+workers never take the same job, and a job whose worker died is taken again when its lease runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callmemory.core.events import CallRef
+from callmemory.core.identity import CallerId
+from callmemory.db.models import Call, Caller, SummaryJob, TurnRow
+from callmemory.memory.archive import turn_of
+from callmemory.memory.types import CallerMemory, CallSummary, Turn, clean_profile
+
+_CLAIM = text(
+    """
+    UPDATE summary_jobs SET attempts = attempts + 1, not_before = now() + make_interval(secs => :lease)
+    WHERE call_id = (
+        SELECT call_id FROM summary_jobs
+        WHERE not_before <= now() AND attempts < :max_attempts
+        ORDER BY not_before, call_id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING call_id, attempts
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryTask:
+    """Everything one summary needs: the finished call and the caller's memory before it."""
+
+    job_id: int  # the archive's id of the call
+    attempt: int  # 1 for the first try
+    caller: CallerId
+    call: CallRef
+    started_at: datetime
+    turns: tuple[Turn, ...]
+    summary: str | None
+    profile: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryResult:
+    call_summary: str
+    caller_summary: str
+    profile: dict[str, Any]
+    next_greeting: str
+
+
+class _Stale(Exception):
+    """The caller's summary changed since the task was read (another call's job finished first)."""
+
+
+class SummaryQueue:
+    """Postgres operations on summary jobs. Knows nothing of LLMs."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def claim(self, *, lease_s: float, max_attempts: int) -> SummaryTask | None:
+        """Lease the next due job and read what it needs; None when no job is due."""
+        while True:
+            async with self._sessions.begin() as session:
+                claimed = (
+                    await session.execute(_CLAIM, {"lease": lease_s, "max_attempts": max_attempts})
+                ).one_or_none()
+            if claimed is None:
+                return None
+            task = await self._task(claimed.call_id, claimed.attempts)
+            if task is not None:
+                return task
+            # Its caller was erased between the claim and the read: the job went with them.
+
+    async def _task(self, job_id: int, attempt: int) -> SummaryTask | None:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Call, Caller).join(Caller, Caller.id == Call.caller_id).where(Call.id == job_id)
+                )
+            ).one_or_none()
+            if row is None:  # erased between the claim and this read
+                return None
+            call, caller = row
+            turns = (
+                await session.execute(select(TurnRow).where(TurnRow.call_id == job_id).order_by(TurnRow.seq))
+            ).scalars()
+            return SummaryTask(
+                job_id=job_id,
+                attempt=attempt,
+                caller=CallerId(bot_number=caller.bot_number, caller_hash=caller.caller_hash),
+                call=CallRef(call.platform, call.external_id),
+                started_at=call.started_at,
+                turns=tuple(turn_of(t, call.external_id) for t in turns),
+                summary=caller.summary,
+                profile=clean_profile(caller.profile),
+            )
+
+    async def complete(self, task: SummaryTask, result: SummaryResult) -> CallerMemory | None:
+        """Store the result and delete the job, in one transaction.
+
+        Returns the caller's new long-term memory, or None when there was nothing to do: the job was
+        already done (or erased with its caller), or another job of this caller stored a newer rolling
+        summary since this task was read — then this job is due again at once, to fold into that one.
+        """
+        try:
+            return await self._complete(task, result)
+        except _Stale:
+            await self.retry(task, delay_s=0, error="the caller's summary changed meanwhile", counts=False)
+            return None
+
+    async def _complete(self, task: SummaryTask, result: SummaryResult) -> CallerMemory | None:
+        async with self._sessions.begin() as session:
+            deleted = (
+                await session.execute(
+                    delete(SummaryJob).where(SummaryJob.call_id == task.job_id).returning(SummaryJob.call_id)
+                )
+            ).scalar_one_or_none()
+            if deleted is None:
+                return None
+            updated = (
+                await session.execute(
+                    update(Caller)
+                    .where(
+                        Caller.bot_number == task.caller.bot_number,
+                        Caller.caller_hash == task.caller.caller_hash,
+                        Caller.summary.is_not_distinct_from(task.summary),
+                        Caller.profile == task.profile,
+                    )
+                    .values(
+                        summary=result.caller_summary,
+                        profile=result.profile,
+                        next_greeting=result.next_greeting,
+                    )
+                    .returning(Caller.id)
+                )
+            ).scalar_one_or_none()
+            if updated is None:
+                raise _Stale
+            # A summary the platform supplied with the call is kept; ours fills the gap.
+            await session.execute(
+                update(Call)
+                .where(Call.id == task.job_id)
+                .values(summary=func.coalesce(Call.summary, result.call_summary))
+            )
+        return CallerMemory(
+            caller=task.caller,
+            summary=result.caller_summary,
+            profile=result.profile,
+            greeting=result.next_greeting,
+            call_summaries=(CallSummary(task.call.call_id, task.started_at, result.call_summary),),
+        )
+
+    async def retry(self, task: SummaryTask, *, delay_s: float, error: str, counts: bool = True) -> None:
+        """Make the job due again after `delay_s`; with `counts=False` this try does not count."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(SummaryJob)
+                .where(SummaryJob.call_id == task.job_id)
+                .values(
+                    not_before=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, delay_s),
+                    last_error=error[:1000],
+                    attempts=SummaryJob.attempts - (0 if counts else 1),
+                )
+            )
+
+    async def pending(self) -> int:
+        """Jobs not yet done (including those given up after too many attempts)."""
+        async with self._sessions() as session:
+            return int((await session.execute(select(func.count()).select_from(SummaryJob))).scalar_one())

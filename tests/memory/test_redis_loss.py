@@ -1,0 +1,133 @@
+"""Redis flushed or restarted mid-traffic: calls go on, callers are rehydrated, nothing answers 500.
+
+What the bot does with a live call whose state Redis lost: a speech event that names the bot (`to`, or
+a configured default bot number) reopens the call at that turn, with the caller's memory rehydrated from
+Postgres; the turns before the loss are gone with Redis (run it with persistence for that). A speech
+event that cannot name the bot is refused with 409 call_not_started, and a hangup of a lost call is
+acknowledged as unknown_call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from callmemory.devtools.embedded import EmbeddedRedis
+from callmemory.settings import Settings
+from conftest import purge, running
+from support.llm import FakeLLM
+from support.phone import Phone, said
+
+CALLER = "+14155551234"
+BOT = "+14155550000"
+
+
+def speech(call_id: str, text: str, *, to: str | None = BOT) -> dict[str, Any]:
+    event = {"type": "call.speech_recognized", "call_id": call_id, "from": CALLER, "speech": text}
+    return {**event, "to": to} if to else event
+
+
+async def test_a_call_whose_state_was_flushed_is_reopened_with_the_callers_archived_memory(
+    phone: Phone, llm: FakeLLM, redis: Redis, settings: Settings, sql: Callable[..., Any]
+) -> None:
+    await phone.call("My order 4417 never arrived.")
+    call_id, _ = await phone.ring()
+    await purge(redis, settings.redis_prefix)
+
+    response = await phone.send(speech(call_id, "Any news on it?"))
+    hangup = await phone.hang_up(call_id)
+
+    assert said(response.json()) == "You said: Any news on it?"
+    assert "My order 4417 never arrived." in llm.prompt_text()
+    assert hangup == {"status": "archived"}
+    rows = await sql(
+        "SELECT t.text FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.external_id = :id ORDER BY seq",
+        id=call_id,
+    )
+    assert [r.text for r in rows] == ["Any news on it?", "You said: Any news on it?"]
+
+
+async def test_a_lost_call_whose_event_does_not_name_the_bot_is_refused_with_409(
+    phone: Phone, redis: Redis, settings: Settings
+) -> None:
+    call_id, _ = await phone.ring()
+    await purge(redis, settings.redis_prefix)
+
+    response = await phone.send(speech(call_id, "Hello?", to=None))
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "call_not_started"
+
+
+async def test_a_hangup_of_a_lost_call_is_acknowledged(
+    phone: Phone, redis: Redis, settings: Settings
+) -> None:
+    call_id, _ = await phone.ring()
+    await purge(redis, settings.redis_prefix)
+
+    assert await phone.hang_up(call_id) == {"status": "unknown_call"}
+
+
+async def test_calls_go_on_through_a_redis_restart_that_lost_everything(
+    settings: Settings, llm: FakeLLM, sql: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = await asyncio.to_thread(server.start)
+    statuses: list[int] = []
+    try:
+        async with running(settings.model_copy(update={"redis_url": url, "redis_timeout_s": 0.5})) as http:
+            phone = Phone(http)
+            await phone.call("I want to cancel my gym membership.")
+            stop = asyncio.Event()
+
+            async def traffic(n: int) -> None:
+                call_id = f"busy-{n}"
+                ring = {"type": "call.ringing", "call_id": call_id, "from": CALLER, "to": BOT}
+                statuses.append((await phone.send(ring)).status_code)
+                turn = 0
+                while not stop.is_set():
+                    statuses.append((await phone.send(speech(call_id, f"line {turn}"))).status_code)
+                    turn += 1
+                    await asyncio.sleep(0.02)
+
+            busy = [asyncio.create_task(traffic(n)) for n in range(5)]
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(server.stop)
+            shutil.rmtree(tmp_path / "redis" / "appendonlydir", ignore_errors=True)
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(server.start)
+            await asyncio.sleep(0.3)
+            stop.set()
+            await asyncio.gather(*busy)
+
+            after = await phone.send(speech("busy-0", "Are you still there?"))
+            _, greeting = await phone.ring()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+    assert 500 not in statuses
+    assert set(statuses) == {200, 503}  # 503 while Redis was down: the outage was real
+    assert statuses[-1] == 200
+    assert after.status_code == 200
+    assert "cancel my gym membership" in greeting  # rehydrated from Postgres
+
+
+async def test_calls_go_on_after_redis_forgot_its_scripts(
+    phone: Phone, redis: Redis, sql: Callable[..., Any]
+) -> None:
+    await phone.call("My parcel 5521 is lost.")
+    # What a restarted Redis that kept its data (AOF) has forgotten: the scripts are sent by hash alone.
+    await redis.script_flush()
+
+    call_id, heard = await phone.call("Any news on it?")
+
+    assert "My parcel 5521 is lost" in heard[0]
+    assert heard[1] == "You said: Any news on it?"
+    archived = await sql("SELECT turn_count FROM calls WHERE external_id = :c", c=call_id)
+    assert [r.turn_count for r in archived] == [3]
+    assert await redis.keys(f"*:call:seed:{call_id}*") == []
