@@ -5,23 +5,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callmemory.app import create_app
 from callmemory.db.migrate import upgrade
-from callmemory.services import open_services
-from callmemory.settings import ApiKey, Settings, VoipbinBot
-from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY
+from callmemory.platforms.voipbin.settings import VoipbinBot
+from callmemory.settings import Settings
+from support.app import make_settings, purge, running
 from support.llm import FakeLLM, LLMServer
 from support.outage import Outage
 from support.phone import Phone
@@ -37,8 +34,6 @@ from support.voipbin import (
     VoipbinApiServer,
     fake_voipbin_api,
 )
-
-TEST_SECRET = "test-hash-secret-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -68,14 +63,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-async def purge(redis: Redis, prefix: str) -> int:
-    """Delete one prefix's keys: how tests "flush" Redis without touching the shared server's others."""
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
-    if keys:
-        await redis.delete(*keys)
-    return len(keys)
-
-
 @pytest.fixture
 async def settings(
     database_url: str, redis_url: str, redis: Redis, llm_server: LLMServer, tmp_path: Path
@@ -94,26 +81,6 @@ async def settings(
     await engine.dispose()
 
 
-def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": database_url,
-        "redis_url": redis_url,
-        "data_dir": data_dir,
-        "hash_secret": SecretStr(TEST_SECRET),
-        "openai_api_key": SecretStr("sk-test"),
-        "llm_timeout_s": 2.0,
-        # Summaries run when a test drains the queue, so no background request lands in a count.
-        "summary_worker": False,
-        "api_keys": [
-            ApiKey(key=SecretStr(ADMIN_KEY), name="admin"),
-            ApiKey(key=SecretStr(BOT_A_KEY), bot_number=BOT_A, name="bot-a"),
-        ],
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
-
-
 @pytest.fixture(scope="session")
 async def llm_server() -> AsyncIterator[LLMServer]:
     async with LLMServer().running() as server:
@@ -125,19 +92,6 @@ def llm(llm_server: LLMServer) -> FakeLLM:
     """This test's fake LLM: what it answers, how slowly, and every request it got."""
     llm_server.stub = FakeLLM()
     return llm_server.stub
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run, reached in-process over ASGI."""
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://callmemory.test"
-        ) as client,
-    ):
-        yield client
 
 
 @pytest.fixture
@@ -171,13 +125,6 @@ def sql(database_url: str) -> Callable[[str], Any]:
             await engine.dispose()
 
     return run
-
-
-async def summarise_queued(settings: Settings) -> int:
-    """Run the summary jobs that are due, as the background worker would; returns how many were taken."""
-    async with open_services(settings) as services:
-        assert services.summaries is not None
-        return await services.summaries.drain()
 
 
 # -- VoIPBin: its REST API served by a local stub, the app configured with one bot in each mode -------

@@ -9,7 +9,8 @@ import pytest
 from pydantic import BaseModel
 
 from callmemory import settings_doc
-from callmemory.settings import ApiKey, Settings, VoipbinBot
+from callmemory.platforms.voipbin.settings import VoipbinBot
+from callmemory.settings import ApiKey, Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

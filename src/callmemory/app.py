@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from fastapi import FastAPI
 
@@ -15,10 +15,8 @@ from callmemory.api.body import BodyLimit
 from callmemory.api.fastpath import FastPathApp
 from callmemory.api.integrator import routes as memory
 from callmemory.observability.requests import RequestContext
+from callmemory.platforms import registry
 from callmemory.platforms.seed import auth as webhook_auth
-from callmemory.platforms.seed import routes as webhooks
-from callmemory.platforms.twilio import routes as twilio_routes
-from callmemory.platforms.voipbin import routes as voipbin
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
 
@@ -62,28 +60,13 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: a refused body's answer carries the request id too
-    app.include_router(webhooks.router)
-    app.add_fast_path("POST", "/webhook/call", webhooks.seed_call_event)
-    app.include_router(voipbin.router)
-    app.include_router(twilio_routes.router)
+    for platform in registry.platforms():
+        platform.install(app, settings)
     app.include_router(health.router)
     app.include_router(memory.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
-    _document_settings(app, settings)
     return app
-
-
-def _document_settings(app: FastAPI, settings: Settings) -> None:
-    """The OpenAPI document, with what depends on the settings said (FastAPI's "Extending OpenAPI")."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            webhooks.document_settings(generate(), settings)  # generate() keeps it in app.openapi_schema
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_served_app() -> FastAPI:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from callmemory.platforms import registry
 from callmemory.settings import Settings
 
 if TYPE_CHECKING:
@@ -412,7 +413,7 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     p_simulate.add_argument(
         "--to", metavar="NUMBER", default="+14155550000", help="the bot's number (%(default)s)"
     )
-    p_simulate.add_argument("--format", choices=["seed", "voipbin", "twilio"], default="seed")
+    p_simulate.add_argument("--format", choices=registry.names(), default="seed")
     p_simulate.add_argument(
         "--voipbin-api-port",
         type=int,

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
-import uuid
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callmemory.core.config import OptionalSecret, OptionalText
+from callmemory.platforms.seed.settings import SeedSettings
 from callmemory.platforms.twilio.settings import TwilioSettings
+from callmemory.platforms.voipbin.settings import VoipbinSettings
 
 # Values that people paste from examples; refusing them outside development stops a deployment from
 # hashing every caller under a key that is published in our own README.
@@ -41,45 +42,12 @@ class ApiKey(BaseModel):
         return value
 
 
-class VoipbinBot(BaseModel):
-    """How callmemory drives calls to one VoIPBin number (a value of CALLMEMORY_VOIPBIN_BOTS)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["own_llm", "managed_ai"] = Field(
-        default="own_llm",
-        description="own_llm: our LLM answers VoIPBin transcripts; managed_ai: a VoIPBin AI talks.",
-    )
-    ai_id: str | None = Field(default=None, description="The VoIPBin AI's uuid (managed_ai mode).")
-    language: str = Field(default="en-US", description="Language of speech recognition and speech.")
-    provider: str = Field(default="gcp", description="VoIPBin's text-to-speech provider (gcp or aws).")
-    voice_id: str = Field(default="", description="The provider's voice; empty: its default voice.")
-    greeting_new: str | None = Field(default=None, description="Overrides CALLMEMORY_GREETING_NEW.")
-    greeting_returning: str | None = Field(
-        default=None, description="Overrides CALLMEMORY_GREETING_RETURNING ({topic} is replaced)."
-    )
-
-    @model_validator(mode="after")
-    def _managed_ai_needs_an_ai(self) -> Self:
-        if self.mode == "managed_ai" and not self.ai_id:
-            raise ValueError("a managed_ai bot needs `ai_id`, the uuid of its VoIPBin AI")
-        return self
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _env(name: str) -> AliasChoices:
     """Accept both the conventional bare name (DATABASE_URL) and the prefixed one (CALLMEMORY_...)."""
     return AliasChoices(name, f"CALLMEMORY_{name}")
 
 
-class Settings(BaseSettings, TwilioSettings):
+class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLMEMORY_", env_file=".env", extra="ignore", populate_by_name=True
     )
@@ -96,12 +64,12 @@ class Settings(BaseSettings, TwilioSettings):
         description="Embedded Postgres/Redis data and the generated hashing secret live here.",
     )
 
-    database_url: str | None = Field(
+    database_url: OptionalText = Field(
         default=None,
         validation_alias=_env("DATABASE_URL"),
         description="Postgres, e.g. postgresql://user:pw@host:5432/db. Unset: an embedded Postgres.",
     )
-    redis_url: str | None = Field(
+    redis_url: OptionalText = Field(
         default=None,
         validation_alias=_env("REDIS_URL"),
         description="Redis, e.g. redis://host:6379/0. Unset: an embedded Redis.",
@@ -137,7 +105,7 @@ class Settings(BaseSettings, TwilioSettings):
     )
 
     # Caller identity.
-    hash_secret: SecretStr | None = Field(
+    hash_secret: OptionalSecret = Field(
         default=None,
         description="HMAC key for caller hashes. Generated and persisted when unset in development.",
     )
@@ -146,7 +114,7 @@ class Settings(BaseSettings, TwilioSettings):
         default=False,
         description="Require numbers libphonenumber knows to be assigned, not only of a possible length.",
     )
-    default_bot_number: str | None = Field(
+    default_bot_number: OptionalText = Field(
         default=None, description="Bot number used when an event carries no `to`."
     )
     store_raw_numbers: bool = Field(
@@ -212,24 +180,6 @@ class Settings(BaseSettings, TwilioSettings):
         '"name": "acme"}]; without bot_number a key may address every bot. No keys: /v1 refuses all.',
     )
 
-    # The seed webhook's authentication (platforms/seed/auth.py); production refuses to start without it.
-    webhook_secret: SecretStr | None = Field(
-        default=None,
-        description="Shared secret of the seed webhook: each request must carry X-Callmemory-Signature "
-        "(t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">), or gets 401. Unset (and no "
-        "webhook_token): /webhook/call is open to anyone, refused in production.",
-    )
-    webhook_token: SecretStr | None = Field(
-        default=None,
-        description="For platforms that cannot sign: a static `Authorization: Bearer <token>` the seed "
-        "webhook accepts instead of a signature (no protection against replays).",
-    )
-    webhook_tolerance_s: float = Field(
-        default=300.0,
-        ge=1,
-        description="A signature whose timestamp is further than this from the server's clock is refused.",
-    )
-
     # Background upkeep (each instance runs both tasks; they coordinate through Redis).
     background_tasks: bool = Field(
         default=True, description="Run the pending-archive flusher and the idle-call sweeper."
@@ -263,12 +213,12 @@ class Settings(BaseSettings, TwilioSettings):
     max_speech_chars: int = Field(default=2000, ge=1, description="Longer speech or turn text gets 422.")
 
     # LLM.
-    openai_api_key: SecretStr | None = Field(
+    openai_api_key: OptionalSecret = Field(
         default=None,
         validation_alias=_env("OPENAI_API_KEY"),
         description="Unset: offline mode (the bot says so and still records every turn).",
     )
-    openai_base_url: str | None = Field(
+    openai_base_url: OptionalText = Field(
         default=None,
         validation_alias=_env("OPENAI_BASE_URL"),
         description="Any OpenAI-compatible server (vLLM, Ollama, ...). Unset: api.openai.com.",
@@ -311,91 +261,23 @@ class Settings(BaseSettings, TwilioSettings):
         default="json",
         description="`serve`'s log lines: one JSON object each (for log shippers), or text for a terminal.",
     )
-    otlp_endpoint: str | None = Field(
+    otlp_endpoint: OptionalText = Field(
         default=None,
         description="Send OpenTelemetry traces to this OTLP/HTTP endpoint, e.g. "
         "http://collector:4318/v1/traces (needs `pip install callmemory[otel]`). Unset: no tracing.",
     )
     otel_service_name: str = Field(default="callmemory", description="service.name of the traces.")
 
-    # VoIPBin (platforms/voipbin/).
-    voipbin_bots: dict[str, VoipbinBot] = Field(
-        default_factory=dict,
-        description='JSON: bot E.164 number -> settings, e.g. {"+15559876543": {"mode": "managed_ai", '
-        '"ai_id": "..."}}. Numbers not listed get the defaults (own_llm mode).',
-    )
-    voipbin_webhook_secret: SecretStr | None = Field(
-        default=None,
-        description="The webhook secret set in VoIPBin; when set, unsigned or badly signed events get 401.",
-    )
-    voipbin_fetch_token: SecretStr | None = Field(
-        default=None,
-        description="Secret path segment of the fetch URL (VoIPBin does not sign fetches). Unset: no fetch.",
-    )
-    voipbin_api_url: str = Field(default="https://api.voipbin.net/v1.0", description="VoIPBin's REST API.")
-    voipbin_access_key: SecretStr | None = Field(
-        default=None, description="VoIPBin access key, for speaking own-LLM answers into calls."
-    )
-    voipbin_api_timeout_s: float = Field(default=3.0, gt=0, description="Per attempt.")
-    voipbin_api_attempts: int = Field(default=3, ge=1, le=10, description="Tries of a talk on 5xx/errors.")
-    voipbin_brief_chars: int = Field(
-        default=1500, ge=100, description="Upper bound of the memory brief handed to a VoIPBin AI."
-    )
-    voipbin_sleep_ms: int = Field(
-        default=3_600_000, ge=1000, description="own_llm mode: how long the fetched `sleep` holds the call."
-    )
-
     # `callmemory mcp` (ops/mcp.py): an MCP server that is a client of a running service's /v1 API.
     mcp_url: str = Field(
         default="http://127.0.0.1:8080", description="The callmemory service `callmemory mcp` talks to."
     )
-    mcp_api_key: SecretStr | None = Field(
+    mcp_api_key: OptionalSecret = Field(
         default=None,
         description="The /v1 API key `callmemory mcp` sends (one of the service's CALLMEMORY_API_KEYS); "
         "a bot-scoped key limits the MCP client to that bot's callers.",
     )
     mcp_timeout_s: float = Field(default=10.0, gt=0, description="Time limit of one /v1 request of `mcp`.")
-
-    @field_validator("voipbin_bots")
-    @classmethod
-    def _bots_are_usable(cls, value: dict[str, VoipbinBot]) -> dict[str, VoipbinBot]:
-        for number, bot in value.items():
-            if not re.fullmatch(r"\+[0-9]{7,15}", number):
-                raise ValueError(
-                    f"CALLMEMORY_VOIPBIN_BOTS: key {number!r} is not an E.164 number like +15559876543"
-                )
-            if bot.ai_id is not None and not _is_uuid(bot.ai_id):
-                # VoIPBin parses ai_talk's assistance_id as a UUID and stops the call's flow otherwise:
-                # every call to this number would go silent.
-                raise ValueError(
-                    f"CALLMEMORY_VOIPBIN_BOTS: the ai_id of bot {number} is not a UUID; it must be the id of "
-                    "the bot's VoIPBin AI, like 8c5a9e2a-5b1e-4b7a-9a43-3c2d0f6e1b7d"
-                )
-        return value
-
-    def voipbin_bot(self, bot_e164: str) -> VoipbinBot:
-        return self.voipbin_bots.get(bot_e164) or VoipbinBot()
-
-    @field_validator(
-        "database_url",
-        "redis_url",
-        "openai_api_key",
-        "openai_base_url",
-        "hash_secret",
-        "default_bot_number",
-        "voipbin_webhook_secret",
-        "voipbin_fetch_token",
-        "webhook_secret",
-        "webhook_token",
-        "voipbin_access_key",
-        "mcp_api_key",
-        "otlp_endpoint",
-        mode="before",
-    )
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        # `FOO=` in compose files and .env templates means "not configured", not "the empty string".
-        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Self:
@@ -420,11 +302,6 @@ class Settings(BaseSettings, TwilioSettings):
                 "16 characters in production"
             )
         return self
-
-    @property
-    def webhook_authenticated(self) -> bool:
-        """Whether the seed webhook refuses requests that are neither signed nor carry the token."""
-        return self.webhook_secret is not None or self.webhook_token is not None
 
     def resolved_hash_secret(self) -> bytes:
         """The configured secret, or one generated once and kept in the data dir.

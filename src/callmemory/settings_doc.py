@@ -17,7 +17,8 @@ from typing import Any, Final
 from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 
-from callmemory.settings import ApiKey, Settings, VoipbinBot
+from callmemory.platforms.voipbin.settings import VoipbinBot
+from callmemory.settings import ApiKey, Settings
 
 START: Final = "<!-- settings-table:start: python -m callmemory.settings_doc --write README.md -->"
 END: Final = "<!-- settings-table:end -->"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 
 
 async def test_healthz_answers_while_the_process_runs(client: httpx.AsyncClient) -> None:

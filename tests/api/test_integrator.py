@@ -11,8 +11,8 @@ import pytest
 
 from callmemory.conversation.brief import NEW_CALLER
 from callmemory.settings import Settings
-from conftest import summarise_queued
 from support.api import BOT_A, BOT_A_KEY, BOT_B, CALLER, Api, caller_path
+from support.app import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.voipbin import ScriptedCall, Voipbin

@@ -11,7 +11,7 @@ import pytest
 
 from callmemory.core.identity import PHONE_PATTERN
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 
 # Liveness and the metrics scrape answer 200 or nothing at all: they take no input to refuse, and a
 # store that is down shows in the metrics, not as an error.

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from callmemory.settings import Settings
-from conftest import summarise_queued
+from support.app import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from callmemory.devtools.stub_llm import hold
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone
 

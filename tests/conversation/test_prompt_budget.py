@@ -18,7 +18,7 @@ from callmemory.memory.archive import Archive
 from callmemory.memory.types import CallerMemory, CallSummary, Turn
 from callmemory.services import open_services
 from callmemory.settings import Settings
-from conftest import purge, running, summarise_queued
+from support.app import purge, running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.outage import Outage, through
 from support.phone import Phone, said

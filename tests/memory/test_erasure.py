@@ -15,8 +15,8 @@ from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.types import CallerMemory, CallRecord, Turn, utcnow
 from callmemory.services import open_services
 from callmemory.settings import Settings
-from conftest import summarise_queued
 from support.api import Api, caller_path
+from support.app import summarise_queued
 from support.phone import Phone
 
 CALLER_TABLES = ("callers", "calls", "turns", "summary_jobs")

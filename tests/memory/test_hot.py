@@ -9,7 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone
 

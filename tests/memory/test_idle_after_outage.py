@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.outage import Outage
 from support.phone import Phone

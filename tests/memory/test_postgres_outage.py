@@ -14,7 +14,7 @@ import httpx
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import purge, running
+from support.app import purge, running
 from support.llm import FakeLLM
 from support.outage import Outage, OutageThread, through, through_url
 from support.phone import Phone

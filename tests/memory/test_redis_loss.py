@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from callmemory.devtools.embedded import EmbeddedRedis
 from callmemory.settings import Settings
-from conftest import purge, running
+from support.app import purge, running
 from support.llm import FakeLLM
 from support.phone import Phone, said
 

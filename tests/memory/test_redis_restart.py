@@ -9,7 +9,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.redis_server import OwnRedis

@@ -23,7 +23,7 @@ from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.types import CallerMemory, Turn
-from conftest import purge
+from support.app import purge
 
 GREETINGS = Greetings(
     new="Hello, first-timer!",

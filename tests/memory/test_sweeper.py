@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.waiting import eventually

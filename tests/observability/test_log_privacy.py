@@ -16,7 +16,7 @@ import pytest
 
 from callmemory.observability.logs import TextFormatter, log_config
 from callmemory.settings import Settings
-from conftest import summarise_queued
+from support.app import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.voipbin import ACCESS_KEY, CALLER, ScriptedCall, Voipbin

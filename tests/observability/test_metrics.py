@@ -8,7 +8,7 @@ import httpx
 
 from callmemory.services import open_services
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.metrics import Scrape, scrape
 from support.outage import Outage, through

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from callmemory.devtools.local_server import served
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone
 

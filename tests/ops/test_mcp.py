@@ -19,8 +19,8 @@ from callmemory.app import create_app
 from callmemory.conversation.brief import NEW_CALLER
 from callmemory.devtools.local_server import served
 from callmemory.settings import Settings
-from conftest import summarise_queued
 from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY, BOT_B, CALLER
+from support.app import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.serving import free_port

@@ -13,7 +13,7 @@ from callmemory.devtools.stub_llm import summarise
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.services import open_services
 from callmemory.settings import Settings
-from conftest import purge, running, summarise_queued
+from support.app import purge, running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.waiting import eventually

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callmemory.api import errors
-from callmemory.api.errors import PayloadTooLarge
+from callmemory.core.errors import PayloadTooLarge
 from callmemory.core.storable import check_text, field_name
 from callmemory.platforms.body import json_document
 

@@ -23,16 +23,6 @@ class ErrorBody(BaseModel):
     field: str | None = None
 
 
-class PayloadTooLarge(CallMemoryError):
-    code = "payload_too_large"
-    status = 413
-
-
-class Unauthorized(CallMemoryError):
-    code = "unauthorized"
-    status = 401
-
-
 def _body(code: str, detail: str, field: str | None = None) -> dict[str, Any]:
     return ErrorBody(error=code, detail=detail, field=field).model_dump(exclude_none=True)
 

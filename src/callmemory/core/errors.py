@@ -71,3 +71,29 @@ class UnstorableInput(CallMemoryError):
 
     code = "unstorable_input"
     status = 422
+
+
+class Unauthorized(CallMemoryError):
+    """The request does not prove it comes from whom it must: a bad signature, token or key."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(CallMemoryError):
+    """Signed, but not by the platform's key (Twilio's convention is 403)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotEnabled(CallMemoryError):
+    """A platform's routes while it is not configured: as if they did not exist."""
+
+    code = "not_found"
+    status = 404
+
+
+class PayloadTooLarge(CallMemoryError):
+    code = "payload_too_large"
+    status = 413

@@ -18,7 +18,7 @@ from callmemory.app import create_app
 from callmemory.devtools.local_server import served
 from callmemory.platforms.seed import signing
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.cli import callmemory, cli_env
 from support.llm import FakeLLM
 from support.phone import Phone, said

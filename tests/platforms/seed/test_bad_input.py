@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.phone import Phone
 
 CALLER = "+14155551234"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone, said
 from support.waiting import eventually

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.twilio import PUBLIC_URL, TOKEN
 

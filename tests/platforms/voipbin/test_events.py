@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from callmemory.platforms.voipbin import wire as voipbin_wire
 from callmemory.settings import Settings
-from conftest import running
+from support.app import running
 from support.llm import FakeLLM
 from support.metrics import scrape
 from support.voipbin import (

@@ -9,8 +9,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from callmemory.conversation.brief import NEW_CALLER
-from callmemory.settings import Settings, VoipbinBot
-from conftest import running
+from callmemory.platforms.voipbin.settings import VoipbinBot
+from callmemory.settings import Settings
+from support.app import running
 from support.llm import FakeLLM
 from support.voipbin import (
     AI_ID,

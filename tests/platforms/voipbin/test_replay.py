@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from conftest import purge
+from support.app import purge
 from support.llm import FakeLLM
 from support.voipbin import (
     MANAGED_BOT,

@@ -7,7 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from callmemory.settings import Settings, VoipbinBot
+from callmemory.platforms.voipbin.settings import VoipbinBot
+from callmemory.settings import Settings
 from support.cli import callmemory, cli_env
 from support.voipbin import AI_ID
 

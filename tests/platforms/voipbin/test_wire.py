@@ -14,7 +14,7 @@ from callmemory.core.errors import InvalidEvent, MalformedBody
 from callmemory.core.events import Role
 from callmemory.platforms.voipbin import examples as voipbin_examples
 from callmemory.platforms.voipbin import wire as voipbin
-from callmemory.settings import VoipbinBot
+from callmemory.platforms.voipbin.settings import VoipbinBot
 from support.voipbin import AI_ID
 
 SECRET = b"whsec-test-0123"

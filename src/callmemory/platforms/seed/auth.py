@@ -9,7 +9,7 @@ import time
 
 from starlette.requests import Request
 
-from callmemory.api.errors import Unauthorized
+from callmemory.core.errors import Unauthorized
 from callmemory.platforms.seed import signing
 from callmemory.settings import Settings
 

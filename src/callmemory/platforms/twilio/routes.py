@@ -12,7 +12,7 @@ from callmemory.api.deps import CallsDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.metrics import MetricsDep
 from callmemory.core import storable
-from callmemory.core.errors import MalformedBody
+from callmemory.core.errors import MalformedBody, NotEnabled
 from callmemory.core.events import Reply
 from callmemory.core.withheld import is_withheld
 from callmemory.observability.context import bind_call
@@ -42,7 +42,7 @@ async def _signed_form(request: Request, settings: Settings) -> dict[str, str]:
     """The request's form fields, once its signature shows that Twilio sent them."""
     token = settings.twilio_auth_token
     if token is None:
-        raise signature.NotEnabled("Twilio is off: set CALLMEMORY_TWILIO_AUTH_TOKEN")
+        raise NotEnabled("Twilio is off: set CALLMEMORY_TWILIO_AUTH_TOKEN")
     body = await request.body()  # within the limit: see api.body.BodyLimit
     try:
         # Blank fields kept: Twilio signs them too.

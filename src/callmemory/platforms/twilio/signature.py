@@ -14,21 +14,11 @@ from typing import Final
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
-from callmemory.core.errors import CallMemoryError
+from callmemory.core.errors import Forbidden
 
 log = logging.getLogger(__name__)
 
 HEADER: Final = "X-Twilio-Signature"
-
-
-class Forbidden(CallMemoryError):
-    code = "forbidden"
-    status = 403
-
-
-class NotEnabled(CallMemoryError):
-    code = "not_found"
-    status = 404
 
 
 def requested_url(request: Request, public_url: str | None) -> str:

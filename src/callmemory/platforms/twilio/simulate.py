@@ -16,15 +16,29 @@ import httpx
 from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
+from callmemory.platforms.base import Dial, Phone, SimulationError
 from callmemory.platforms.twilio.routes import PREFIX
 from callmemory.platforms.twilio.signature import HEADER
 from callmemory.settings import Settings
 
 
-def for_own_service(settings: Settings) -> Settings:
-    """Settings for a service started by `simulate` itself: Twilio on, with a token of its own."""
-    token = settings.twilio_auth_token or SecretStr(secrets.token_urlsafe(24))
-    return settings.model_copy(update={"twilio_auth_token": token})
+@dataclass(frozen=True, slots=True)
+class TwilioSimulation:
+    settings: Settings
+    dial: Dial
+
+    @classmethod
+    def start(cls, settings: Settings, dial: Dial) -> TwilioSimulation:
+        """A service started by simulate itself gets Twilio on, with a token of its own."""
+        if dial.own_service:
+            token = settings.twilio_auth_token or SecretStr(secrets.token_urlsafe(24))
+            settings = settings.model_copy(update={"twilio_auth_token": token})
+        return cls(settings, dial)
+
+    def phone(self, http: httpx.AsyncClient, url: str) -> Phone:
+        return TwilioPlatform.calling(
+            http, url, self.dial.caller, self.dial.bot, self.settings, refused=SimulationError
+        )
 
 
 def _call_sid() -> str:

@@ -29,8 +29,9 @@ from callmemory.memory.service import MemoryService, hot_store_errors
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import wire as voipbin
 from callmemory.platforms.voipbin.client import VoipbinApi
+from callmemory.platforms.voipbin.settings import VoipbinBot
 from callmemory.platforms.voipbin.state import LinkKind, VoipbinState
-from callmemory.settings import Settings, VoipbinBot
+from callmemory.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from callmemory.api.deps import ServicesDep, SettingsDep
-from callmemory.api.errors import ErrorBody, Unauthorized, error_response, responses
+from callmemory.api.errors import ErrorBody, error_response, responses
 from callmemory.api.metrics import MetricsDep
-from callmemory.core.errors import CallMemoryError
+from callmemory.core.errors import CallMemoryError, NotEnabled, Unauthorized
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import examples as voipbin_examples
 from callmemory.platforms.voipbin import wire as voipbin
@@ -21,11 +21,6 @@ from callmemory.settings import Settings
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/voipbin", tags=["voipbin"])
-
-
-class NotEnabled(CallMemoryError):
-    code = "not_found"
-    status = 404
 
 
 def get_bridge(services: ServicesDep) -> VoipbinBridge:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from callmemory.core.errors import InvalidEvent
 from callmemory.core.events import CallRef, Role
 from callmemory.platforms.body import json_object
-from callmemory.settings import VoipbinBot
+from callmemory.platforms.voipbin.settings import VoipbinBot
 
 PLATFORM: Final = "voipbin"
 ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"

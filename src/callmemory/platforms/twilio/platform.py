@@ -1,0 +1,24 @@
+"""Twilio Programmable Voice as a platform (see platforms/base.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Final
+
+from callmemory.api.fastpath import FastPathApp
+from callmemory.platforms.base import Dial, Simulation
+from callmemory.platforms.twilio import routes
+from callmemory.platforms.twilio.simulate import TwilioSimulation
+from callmemory.settings import Settings
+
+
+class Twilio:
+    name: Final = "twilio"
+
+    def install(self, app: FastPathApp, settings: Settings) -> None:
+        app.include_router(routes.router)
+
+    async def simulate(
+        self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial
+    ) -> Simulation:
+        return TwilioSimulation.start(settings, dial)
