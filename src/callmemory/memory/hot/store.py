@@ -46,6 +46,7 @@ from callmemory.conversation.greeting import Greetings
 from callmemory.core.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.memory.hot.lua import source
 from callmemory.memory.types import (
     CallerMemory,
     CallSummary,
@@ -57,245 +58,6 @@ from callmemory.memory.types import (
 )
 
 _ENDED: Final = "ended"
-
-# One turn onto a live call's transcript (KEYS[1] state, KEYS[2] log) and the caller's capped recent turns
-# (KEYS[3] turns, KEYS[4] meta), refreshing their TTLs: shared by the scripts that record turns.
-# `spoken` (or '') is the platform's key of where in the call the turn was said, for platforms whose
-# deliveries arrive out of order: the turn goes in front of the first recorded turn said after it, in both
-# lists, so that the transcript, the archive and the prompt follow the order of speech. The seq numbers
-# then no longer follow the list; the archive numbers a call's turns by their place in it.
-_PUSH_TURN: Final = """
-local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_ttl, call_ttl, spoken)
-  local seq = redis.call('HINCRBY', keys[1], 'seq', 1)
-  local entry = {s=seq, r=role, t=text, at=tonumber(at), c=call_id, f=tonumber(fallback)}
-  local later = false
-  if spoken and spoken ~= '' then
-    entry.k = spoken
-    for _, raw in ipairs(redis.call('LRANGE', keys[2], 0, -1)) do
-      local other = cjson.decode(raw)
-      if other.k and other.k > spoken then later = raw break end
-    end
-  end
-  local turn = cjson.encode(entry)
-  -- The idle clock never goes back: a turn said earlier may arrive last.
-  if tonumber(at) > tonumber(redis.call('HGET', keys[1], 'last') or '0') then
-    redis.call('HSET', keys[1], 'last', at)
-  end
-  if later then
-    redis.call('LINSERT', keys[2], 'BEFORE', later, turn)
-    -- Trimmed from the recent turns already, the later one was among the oldest: so is this one.
-    if redis.call('LINSERT', keys[3], 'BEFORE', later, turn) <= 0 then redis.call('LPUSH', keys[3], turn) end
-  else
-    redis.call('RPUSH', keys[2], turn)
-    redis.call('RPUSH', keys[3], turn)
-  end
-  redis.call('EXPIRE', keys[1], call_ttl)
-  redis.call('EXPIRE', keys[2], call_ttl)
-  redis.call('LTRIM', keys[3], -tonumber(cap), -1)
-  redis.call('EXPIRE', keys[3], memory_ttl)
-  redis.call('HSET', keys[4], 'seen', at)
-  redis.call('EXPIRE', keys[4], memory_ttl)
-  return seq
-end
-"""
-
-# Appends one turn to the live transcript and to the caller's capped recent turns, refreshes both TTLs,
-# and returns the caller's memory as it now stands (unless ARGV[11] is 0, for the bot's turns, whose
-# memory nobody reads): record and read in one atomic round trip. ARGV[12] is where the turn was spoken
-# (see push_turn). With an event key (ARGV[9]) the platform's event is claimed in the same step: a
-# caller turn only if the event was never seen ({-2, answer-or-""} otherwise); a bot turn only if no
-# answer is stored for it yet ({-2, answer} otherwise), and it becomes the stored answer.
-_APPEND_TURN: Final = (
-    _PUSH_TURN
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {0} end
-if status ~= 'live' then return {-1} end
-if ARGV[9] ~= '' then
-  local seen = redis.call('HGET', KEYS[5], ARGV[9])
-  if ARGV[10] == 'claim' then
-    if seen then return {-2, seen} end
-    redis.call('HSET', KEYS[5], ARGV[9], '')
-  else
-    if seen and seen ~= '' then return {-2, seen} end
-    redis.call('HSET', KEYS[5], ARGV[9], cjson.encode({t=ARGV[2], f=tonumber(ARGV[5])}))
-  end
-  -- After the write: an answer may be the first entry (a greeting), and EXPIRE skips a missing key.
-  redis.call('EXPIRE', KEYS[5], ARGV[8])
-end
-local seq = push_turn(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[12])
-if ARGV[11] == '0' then return {seq} end
-return {seq, redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
-        redis.call('LRANGE', KEYS[6], 0, -1)}
-"""
-)
-
-# Writes a caller's memory loaded from the archive, unless another request got there first: a blind
-# overwrite could drop a turn appended between our archive read and this write. Nor after an erasure:
-# a read of the archive that started before it must not bring the erased memory back. Memory marked
-# partial (begun while the archive was unreachable) is replaced by the archive's, keeping those of its
-# turns that the archive does not have yet (calls not archived so far), after the archive's.
-# ARGV: ttl, calls, topic, seen, summary, profile, greeting, number of call summaries, recent turns cap,
-# summaries..., turns...
-_HYDRATE: Final = """
-if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
-local kept = {}
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HGET', KEYS[1], 'partial') ~= '1' then return 0 end
-  local archived = {}
-  for i = 10 + tonumber(ARGV[8]), #ARGV do
-    local t = cjson.decode(ARGV[i])
-    archived[t.c .. '|' .. t.s] = true
-  end
-  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
-    local t = cjson.decode(raw)
-    if not archived[t.c .. '|' .. t.s] then table.insert(kept, raw) end
-  end
-end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], 'calls', ARGV[2], 'topic', ARGV[3], 'seen', ARGV[4],
-           'summary', ARGV[5], 'profile', ARGV[6], 'greeting', ARGV[7])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-local sums = tonumber(ARGV[8])
-if sums > 0 then
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, 10, 9 + sums))
-  redis.call('EXPIRE', KEYS[3], ARGV[1])
-end
-if #ARGV > 9 + sums then redis.call('RPUSH', KEYS[2], unpack(ARGV, 10 + sums)) end
-if #kept > 0 then redis.call('RPUSH', KEYS[2], unpack(kept)) end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[9]), -1)
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-end
-return 1
-"""
-
-# The archive could not be read when the caller's call began: what Redis gathers from here on is only
-# part of their memory, to be completed by the next rehydration (see _HYDRATE).
-_MARK_PARTIAL: Final = """
-redis.call('HSET', KEYS[1], 'partial', '1')
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-# A call was summarised: fold the result into hot memory, if the caller has any (otherwise the next
-# rehydration reads it from the archive).
-_REMEMBER_SUMMARY: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'summary', ARGV[1], 'profile', ARGV[2], 'greeting', ARGV[3])
--- A rehydration between the archive's commit and this call may have loaded this summary already.
-if ARGV[4] ~= '' and redis.call('LINDEX', KEYS[2], -1) ~= ARGV[4] then
-  redis.call('RPUSH', KEYS[2], ARGV[4])
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
-  redis.call('EXPIRE', KEYS[2], ARGV[6])
-end
-return 1
-"""
-
-# Opens a call's live state and greets the caller in the same step: a ringing is what the caller waits
-# through in silence, so it is one round trip. The greeting follows Greetings.for_caller (the prepared
-# one, else the template for a new caller, a returning one with a topic, or without): the templates come
-# in ARGV[4..6], and ARGV[10] is 0 when the call opens without a greeting. Without complete hot memory
-# (KEYS[4] missing or partial) the caller is not greeted here: their memory must come from the archive
-# first. A repeated start returns the call's first turn instead. Returns {status, first turn or false,
-# then the caller's memory as it was before this call: meta, recent turns, call summaries}.
-_START_CALL: Final = (
-    _PUSH_TURN
-    + """
-local memory = {redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[3], 0, -1),
-                redis.call('LRANGE', KEYS[5], 0, -1)}
-local status = redis.call('HGET', KEYS[1], 'status')
-if status then return {status, redis.call('LINDEX', KEYS[2], 0), unpack(memory)} end
-redis.call('HSET', KEYS[1], 'bot', ARGV[1], 'started', ARGV[2], 'last', ARGV[2], 'seq', 0, 'status', 'live')
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local meta = {}
-for i = 1, #memory[1], 2 do meta[memory[1][i]] = memory[1][i + 1] end
-if ARGV[10] ~= '1' or #memory[1] == 0 or meta.partial == '1' then return {'new', false, unpack(memory)} end
-local greeting = meta.greeting
-if not greeting or greeting == '' then
-  if tonumber(meta.calls or '0') == 0 and #memory[2] == 0 then
-    greeting = ARGV[4]
-  elseif meta.topic and meta.topic ~= '' then
-    greeting = string.gsub(ARGV[5], '{topic}', (string.gsub(meta.topic, '%%', '%%%%')))
-  else
-    greeting = ARGV[6]
-  end
-end
-push_turn(KEYS, 'bot', greeting, ARGV[2], ARGV[7], 0, ARGV[8], ARGV[9], ARGV[3])
-return {'new', redis.call('LINDEX', KEYS[2], 0), unpack(memory)}
-"""
-)
-
-# From here on no turn is accepted, so the transcript handed to the archive is the whole call. The first
-# end time and reason stick, so a retried or swept end archives the call as it was first ended. With an
-# idle cutoff (ARGV[1], the sweeper's) a call active since then is left alone and its last activity
-# returned instead.
-_BEGIN_END: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if ARGV[1] ~= '' then
-  local last = redis.call('HGET', KEYS[1], 'last') or '0'
-  if tonumber(last) > tonumber(ARGV[1]) then return last end
-end
-redis.call('HSET', KEYS[1], 'status', 'ending')
-if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'ended', ARGV[2]) end
-if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'reason', ARGV[3]) end
-return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
-"""
-
-# Only a live call takes a summary: once ending, its state is being archived and the archive takes it.
-_SET_SUMMARY: Final = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 0 end
-if status ~= 'live' then return -1 end
-redis.call('HSET', KEYS[1], 'summary', ARGV[1])
-return 1
-"""
-
-# Hands out due entries of a schedule (a sorted set scored by due time) and pushes each one a lease into
-# the future, so that another instance does not pick it up while this one works on it.
-_CLAIM_DUE: Final = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member) end
-return due
-"""
-
-# Postgres refused the frozen call: count it on the call's state, which, with its transcript, is kept
-# without expiry. 0 when the state is gone.
-_NOTE_REFUSAL: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local refusals = redis.call('HINCRBY', KEYS[1], 'refusals', 1)
-redis.call('HSET', KEYS[1], 'refused', ARGV[1])
-redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[2])
-return refusals
-"""
-
-_RELEASE_LOCK: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-_FINISH: Final = """
-redis.call('DEL', KEYS[1], KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  if ARGV[1] == '1' then
-    redis.call('HINCRBY', KEYS[3], 'calls', 1)
-    -- prepared for the call before this one: the template serves until this call is summarised
-    redis.call('HDEL', KEYS[3], 'greeting')
-  end
-  if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], 'topic', ARGV[2]) end
-end
-return 1
-"""
-
-
-# An erasure: the tombstone that stops rehydration bringing the archive's old copy back, then the keys.
-_ERASE: Final = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local deleted = 0
-for i = 2, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
-return deleted
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,18 +177,18 @@ class HotStore:
     def __init__(self, redis: Redis, settings: HotSettings) -> None:
         self._redis = redis
         self._s = settings
-        self._append = redis.register_script(_APPEND_TURN)
-        self._hydrate = redis.register_script(_HYDRATE)
-        self._mark_partial = redis.register_script(_MARK_PARTIAL)
-        self._start = redis.register_script(_START_CALL)
-        self._begin_end = redis.register_script(_BEGIN_END)
-        self._finish = redis.register_script(_FINISH)
-        self._remember_summary = redis.register_script(_REMEMBER_SUMMARY)
-        self._erase = redis.register_script(_ERASE)
-        self._set_summary = redis.register_script(_SET_SUMMARY)
-        self._claim_due = redis.register_script(_CLAIM_DUE)
-        self._release = redis.register_script(_RELEASE_LOCK)
-        self._note_refusal = redis.register_script(_NOTE_REFUSAL)
+        self._append = redis.register_script(source("append_turn", "push_turn"))
+        self._hydrate = redis.register_script(source("hydrate"))
+        self._mark_partial = redis.register_script(source("mark_partial"))
+        self._start = redis.register_script(source("start_call", "push_turn"))
+        self._begin_end = redis.register_script(source("begin_end"))
+        self._finish = redis.register_script(source("finish"))
+        self._remember_summary = redis.register_script(source("remember_summary"))
+        self._erase = redis.register_script(source("erase"))
+        self._set_summary = redis.register_script(source("set_summary"))
+        self._claim_due = redis.register_script(source("claim_due"))
+        self._release = redis.register_script(source("release_lock"))
+        self._note_refusal = redis.register_script(source("note_refusal"))
         # Never trusted on its own: the next command on the call checks its callref in the same round
         # trip (see _check_ref), so an entry made stale by a hangup on another worker does no harm.
         self._known: dict[CallRef, CallerId] = {}
