@@ -9,10 +9,10 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from callmemory.conversation.greeting import Greetings
 from callmemory.core.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.callers import complete_memory
 from callmemory.memory.hot.codec import decode_answer, decode_turn, ms, pairs
 from callmemory.memory.hot.keys import ENDED, Keys, is_ended, member
@@ -34,7 +34,7 @@ class Started:
 
 class _StartCall(Script):
     name = "start_call"
-    libraries = ("push_turn",)
+    libraries = ("push_turn", "greeting")
 
     def __call__(
         self, call: CallRef, caller: CallerId, started_at: datetime, greetings: Greetings | None
@@ -46,17 +46,34 @@ class _StartCall(Script):
                 caller.bot_number,
                 ms(started_at),
                 self._s.call_ttl_s,
-                *(
-                    (greetings.new, greetings.returning, greetings.returning_no_topic)
-                    if greetings
-                    else ("", "", "")
-                ),
+                *(_templates(greetings) if greetings else ("", "", "")),
                 call.call_id,
                 self._s.recent_turns,
                 self._s.memory_ttl_s,
                 int(greetings is not None),
             ],
         )
+
+
+class _Greet(Script):
+    name = "greet"
+    libraries = ("greeting",)
+
+    def __call__(self, memory: CallerMemory, greetings: Greetings) -> Invocation:
+        return self.invoke(
+            [],
+            [
+                memory.greeting or "",
+                memory.call_count,
+                int(bool(memory.recent)),
+                memory.last_topic or "",
+                *_templates(greetings),
+            ],
+        )
+
+
+def _templates(greetings: Greetings) -> tuple[str, str, str]:
+    return greetings.new, greetings.returning, greetings.returning_no_topic
 
 
 class LiveCalls:
@@ -67,6 +84,7 @@ class LiveCalls:
         self._keys = keys
         self._s = settings
         self._start = _StartCall(redis, keys, settings)
+        self._greet = _Greet(redis, keys, settings)
         # Never trusted on its own: the next command on the call checks its callref in the same round
         # trip (see run_checked), so an entry made stale by a hangup on another worker does no harm.
         self._known: dict[CallRef, CallerId] = {}
@@ -120,6 +138,10 @@ class LiveCalls:
             memory=complete_memory(caller, pairs(meta), turns, sums),
             greeting=said.text if said is not None and said.role is Role.BOT else None,
         )
+
+    async def greeting_for(self, memory: CallerMemory, greetings: Greetings) -> str:
+        """What `memory` is greeted with, by the rule start_call applies (for memory from the archive)."""
+        return str(await self._greet(memory, greetings).run())
 
     def known_caller(self, call: CallRef) -> CallerId | None:
         """The caller of a call this process has seen live, without a round trip; unchecked."""
