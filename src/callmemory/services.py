@@ -12,7 +12,6 @@ from openai import AsyncOpenAI, DefaultAioHttpClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
 from callmemory.conversation.tokens import TokenCounter
@@ -22,6 +21,7 @@ from callmemory.db.deadline import within
 from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
+from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import redis_client
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.records import CallerRecords

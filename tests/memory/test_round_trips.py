@@ -17,10 +17,10 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 
-from callmemory.conversation.greeting import Greetings
 from callmemory.core.errors import CallAlreadyEnded
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.types import CallerMemory, Turn
 from support.app import purge
@@ -128,7 +128,7 @@ async def test_the_greeting_redis_records_is_the_one_greetings_would_choose(
     started = await counted.hot.start_call(_call(), CALLER, NOW, GREETINGS)
 
     assert started.memory is not None
-    assert started.greeting == GREETINGS.for_caller(started.memory)
+    assert started.greeting == await counted.hot.greeting_for(started.memory, GREETINGS)
 
 
 async def test_a_caller_redis_does_not_know_is_not_greeted_before_their_memory_is_read(

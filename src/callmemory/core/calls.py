@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Answer, Responder
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, StoreUnavailable
@@ -24,6 +23,7 @@ from callmemory.core.events import (
     Role,
 )
 from callmemory.core.identity import CallerId
+from callmemory.memory.greeting import Greetings
 from callmemory.memory.service import MemoryService
 from callmemory.memory.types import CallerMemory, DuplicateEvent, EventAnswer
 

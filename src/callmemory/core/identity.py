@@ -43,7 +43,7 @@ class NumberPolicy:
 
 
 # Every event of a live call names the same numbers, and parsing one is a good part of an event's CPU:
-# the last few thousand results are kept (in process memory only, like the turns in memory/hot/store.py).
+# the last few thousand results are kept (in process memory only, like the turns in memory/hot/codec.py).
 @lru_cache(maxsize=4096)
 def _e164(raw: str, region: str, strict: bool) -> tuple[str | None, str]:
     """`raw` in E.164, or None and what is wrong with it."""

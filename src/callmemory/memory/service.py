@@ -13,7 +13,6 @@ from enum import StrEnum
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from callmemory.conversation.greeting import Greetings
 from callmemory.core.errors import (
     CallAlreadyEnded,
     CallerMismatch,
@@ -26,6 +25,7 @@ from callmemory.core.events import CallRef, EndOutcome, Role
 from callmemory.core.identity import CallerHasher, CallerId, NumberPolicy
 from callmemory.core.withheld import is_withheld, withheld_identity
 from callmemory.memory.archive import Archive
+from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.store import HotStore, QuarantinedCall
 from callmemory.memory.refusals import Refusal, refusal_reason
 from callmemory.memory.topic import topic_of
@@ -215,12 +215,17 @@ class MemoryService:
             # may each get here, and a later copy may read memory that already holds an earlier copy's
             # greeting (and pick another one): the greeting is recorded as the answer of the call's
             # greeting event, which only the first writer sets, and every copy says what it holds.
-            greeting = greetings.for_caller(begun.memory)
+            greeting = await self.greeting_for(begun.memory, greetings)
             try:
                 await self.record_reply(call, begun.memory.caller, greeting, event=_GREETING_EVENT)
             except DuplicateEvent as recorded:
                 greeting = recorded.answer.text if recorded.answer else greeting
         return CallGreeted(memory=begun.memory, is_new=begun.is_new, greeting=greeting)
+
+    async def greeting_for(self, memory: CallerMemory, greetings: Greetings) -> str:
+        """What a caller with `memory` is greeted with: the rule lives in Redis (see memory/greeting.py)."""
+        async with _stores("picking the greeting"):
+            return await self._hot.greeting_for(memory, greetings)
 
     async def _start(
         self, call: CallRef, caller_number: str, bot_number: str | None, greetings: Greetings | None

@@ -376,7 +376,7 @@ async def read_context(
         memory_tokens=prompt.memory_tokens,
         budget_tokens=services.settings.memory_context_tokens,
         returning=memory.is_returning,
-        greeting=services.greetings.for_caller(memory),
+        greeting=await services.memory.greeting_for(memory, services.greetings),
     )
 
 

@@ -21,7 +21,7 @@ def _once_on_a_fresh_connection() -> Retry:
     predecessor's socket. The one exception, a server that ran the command and died in the
     microseconds before replying, is no worse retried than not: the 503 would make the platform
     redeliver the event, which runs the command again all the same (and an event with an id is
-    recorded once either way, see hot.py's event keys). A TimeoutError is not retried: then the server
+    recorded once either way, see the event keys in keys.py). A TimeoutError is not retried: then the server
     is alive but slow and may well be running the command.
     """
     # The pause lets a restarting server finish loading its data (it refuses commands while it does,

@@ -20,11 +20,11 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from callmemory.conversation.brief import NEW_CALLER, memory_brief
-from callmemory.conversation.greeting import Greetings
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.core.calls import CallHandler, Heard
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.core.events import CallRef, CallStarted, Role
+from callmemory.memory.greeting import Greetings
 from callmemory.memory.service import MemoryService, hot_store_errors
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import wire as voipbin
@@ -107,7 +107,7 @@ class VoipbinBridge:
             # Without the call's id nothing can be recorded, but the caller still gets greeted.
             log.warning("VoIPBin fetch without reference_id: greeting caller without recording the call")
             memory = await self._memory.memory_for(caller)
-            greeting = greetings.for_caller(memory)
+            greeting = await self._memory.greeting_for(memory, greetings)
         brief = memory_brief(self._prompt, memory, self._settings.voipbin_brief_chars)
         return voipbin.fetch_actions(bot, greeting, brief, sleep_ms=self._settings.voipbin_sleep_ms)
 

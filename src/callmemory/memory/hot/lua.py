@@ -1,0 +1,91 @@
+"""The Lua scripts of hot memory: `.lua` files shipped in the package's `scripts/` folder.
+
+Each script is run through a small wrapper (a Script subclass beside the code that uses it) whose
+`__call__` takes named arguments and builds the script's KEYS and ARGV in one place, so that no caller
+spells out a positional list that must match the Lua.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any, ClassVar
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+
+from callmemory.memory.hot.keys import Keys
+from callmemory.memory.hot.settings import HotSettings
+
+
+@cache
+def source(name: str, *libraries: str) -> str:
+    """The script `name`, after the library files it calls into (Redis scripts cannot import)."""
+    folder = files("callmemory.memory.hot").joinpath("scripts")
+    return "".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in (*libraries, name))
+
+
+class Script:
+    """A script registered with a client; subclasses name it and give `__call__` its named arguments."""
+
+    name: ClassVar[str]
+    libraries: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._s = settings
+        self._script = redis.register_script(source(self.name, *self.libraries))
+
+    @property
+    def sha(self) -> str:
+        return str(self._script.sha)
+
+    def invoke(self, keys: Sequence[str], args: Sequence[str | int]) -> Invocation:
+        return Invocation(self, tuple(keys), tuple(args))
+
+    async def run(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        return await self._script(keys=list(keys), args=list(args))
+
+    async def load(self) -> None:
+        await self._redis.script_load(self._script.script)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One run of a script with its KEYS and ARGV: run alone, or queued into a pipeline."""
+
+    script: Script
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+
+    async def run(self) -> Any:
+        return await self.script.run(self.keys, self.args)
+
+    def queue(self, pipe: Pipeline) -> None:
+        # By hash alone: see pipelined().
+        pipe.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+
+
+async def pipelined(redis: Redis, commands: Callable[[Pipeline], None], script: Script) -> list[Any]:
+    """Run `commands`, which include `script`, in one round trip, without a transaction.
+
+    redis-py's own way of running a script in a pipeline first asks the server whether it knows the
+    script: a second round trip on every call. Here the script is sent by its hash alone, and loaded
+    only when the server answers that it does not know it (a restarted or flushed Redis); the
+    commands are then sent again, so they must be safe to repeat.
+    """
+    try:
+        return await _send(redis, commands)
+    except NoScriptError:
+        await script.load()
+        return await _send(redis, commands)
+
+
+async def _send(redis: Redis, commands: Callable[[Pipeline], None]) -> list[Any]:
+    async with redis.pipeline(transaction=False) as pipe:
+        commands(pipe)
+        return list(await pipe.execute())
