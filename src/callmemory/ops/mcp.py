@@ -20,7 +20,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from callmemory import __version__
-from callmemory.api.integrator.routes import CallList, ErasureReceiptOut, MemoryBrief
+from callmemory.api.integrator.schemas import CallList, ErasureReceiptOut, MemoryBrief
 from callmemory.core.storable import text_problem
 
 _Model = TypeVar("_Model", bound=BaseModel)
