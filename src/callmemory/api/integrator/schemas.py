@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 from callmemory.api.integrator import examples
 from callmemory.core.storable import SPOKEN_PATTERN
 from callmemory.memory.erasure import ErasureReceipt
+from callmemory.memory.profile import profile_keys
 from callmemory.memory.records import CallerExport, CallInfo, TurnInfo
 
-Profile = Annotated[dict[str, Any], Field(description="name, open_issues, promises, preferences")]
+Profile = Annotated[dict[str, Any], Field(description=profile_keys())]
 
 
 class ChatMessage(BaseModel):

@@ -46,15 +46,8 @@ from callmemory.conversation.greeting import Greetings
 from callmemory.core.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
-from callmemory.memory.types import (
-    CallerMemory,
-    CallSummary,
-    DuplicateEvent,
-    EventAnswer,
-    LiveCall,
-    Turn,
-    clean_profile,
-)
+from callmemory.memory.profile import clean_profile
+from callmemory.memory.types import CallerMemory, CallSummary, DuplicateEvent, EventAnswer, LiveCall, Turn
 
 _ENDED: Final = "ended"
 
