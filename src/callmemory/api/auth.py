@@ -22,7 +22,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="callmemory"'})
 
 
-def authenticate(request: Request, settings: SettingsDep) -> Integrator:
+async def authenticate(request: Request, settings: SettingsDep) -> Integrator:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

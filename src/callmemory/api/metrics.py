@@ -1,23 +1,13 @@
-"""`GET /metrics`: the Prometheus scrape target, and the dependency that hands handlers the metrics."""
+"""`GET /metrics`: the Prometheus scrape target."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from callmemory.api.deps import ServicesDep
-from callmemory.observability.metrics import Metrics
+from callmemory.api.deps import MemoryDep, MetricsDep
 
 router = APIRouter(tags=["operations"])
-
-
-async def get_metrics(services: ServicesDep) -> Metrics:
-    return services.metrics
-
-
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 @router.get(
@@ -43,12 +33,12 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
         }
     },
 )
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(registry: MetricsDep, memory: MemoryDep) -> Response:
     for gauge, count in (
-        (services.metrics.pending_archives, services.memory.pending_archives),
-        (services.metrics.quarantined_archives, services.memory.quarantined_archives),
+        (registry.pending_archives, memory.pending_archives),
+        (registry.quarantined_archives, memory.quarantined_archives),
     ):
         if (value := await count()) is not None:  # Redis down: the last value stands, not a false zero
             gauge.set(value)
-    body, content_type = services.metrics.exposition()
+    body, content_type = registry.exposition()
     return Response(body, media_type=content_type)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from callmemory.conversation.tokens import TokenCounter
 from callmemory.core.events import Role
+from callmemory.memory.profile import PROFILE
 from callmemory.memory.types import CallerMemory, CallSummary, Turn
 
 
@@ -53,15 +54,11 @@ def _earlier_calls(turns: Sequence[Turn]) -> str:
 
 def _profile(profile: Mapping[str, Any]) -> str:
     parts = []
-    if name := profile.get("name"):
-        parts.append(f"Name: {name}")
-    for key, label in (
-        ("open_issues", "Open issues"),
-        ("promises", "Promises you made"),
-        ("preferences", "Preferences"),
-    ):
-        if items := profile.get(key):
-            parts.append(f"{label}: " + "; ".join(str(i).rstrip(" .") for i in items))
+    for field in PROFILE:
+        if not (value := profile.get(field.key)):
+            continue
+        shown = "; ".join(str(i).rstrip(" .") for i in value) if field.many else value
+        parts.append(f"{field.label}: {shown}")
     return "".join(f"{p}. " for p in parts).rstrip()
 
 

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from callmemory.devtools.local_server import served
+from callmemory.memory.profile import OPEN_ISSUES
 
 
 async def hold(seconds: float) -> None:
@@ -59,7 +60,7 @@ def summarise(messages: list[dict[str, Any]]) -> str:
         {
             "call_summary": call_summary,
             "caller_summary": f"{first} | Latest: {call_summary}",
-            "profile": {"open_issues": said[:1]},
+            "profile": {OPEN_ISSUES.key: said[:1]},
             "next_greeting": f"Welcome back! Last time: {call_summary[:120]}",
         }
     )

@@ -17,7 +17,8 @@ from callmemory.core.identity import CallerId
 from callmemory.db.deadline import within
 from callmemory.db.models import Call, Caller, TurnRow
 from callmemory.db.session import create_sessionmaker
-from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn, clean_profile
+from callmemory.memory.profile import clean_profile
+from callmemory.memory.types import CallerMemory, CallRecord, CallSummary, Turn
 
 log = logging.getLogger(__name__)
 

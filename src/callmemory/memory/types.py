@@ -42,36 +42,13 @@ class CallerMemory:
     recent: tuple[Turn, ...] = ()  # oldest first, across calls, capped
     # Long-term memory, present once a call of this caller has been summarised:
     summary: str | None = None  # rolling summary of all their calls
-    profile: Mapping[str, Any] = field(default_factory=dict)  # see PROFILE_FIELDS
+    profile: Mapping[str, Any] = field(default_factory=dict)  # see memory/profile.py
     greeting: str | None = None  # prepared for their next call
     call_summaries: tuple[CallSummary, ...] = ()  # oldest first, capped
 
     @property
     def is_returning(self) -> bool:
         return self.call_count > 0 or bool(self.recent)
-
-
-# The structured profile the summary job keeps per caller: a name, and lists of short strings.
-PROFILE_FIELDS: tuple[str, ...] = ("name", "open_issues", "promises", "preferences")
-
-
-def clean_profile(raw: object) -> dict[str, Any]:
-    """Keep only the known profile fields, with the expected shapes (the LLM's output is untrusted)."""
-    if not isinstance(raw, Mapping):
-        return {}
-    profile: dict[str, Any] = {}
-    name = raw.get("name")
-    if isinstance(name, str) and name.strip():
-        profile["name"] = name.strip()[:100]
-    for key in PROFILE_FIELDS[1:]:
-        items = raw.get(key)
-        if isinstance(items, list):
-            kept = [
-                str(i).strip()[:300] for i in items if isinstance(i, str | int | float) and str(i).strip()
-            ]
-            if kept:
-                profile[key] = kept[:10]
-    return profile
 
 
 @dataclass(frozen=True, slots=True)

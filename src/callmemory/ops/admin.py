@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from callmemory.api.integrator.routes import ErasureReceiptOut, Export
+from callmemory.api.integrator.schemas import ErasureReceiptOut, Export
 from callmemory.core.errors import CallMemoryError
 from callmemory.memory.hot.store import QuarantinedCall
 from callmemory.memory.types import LiveCall

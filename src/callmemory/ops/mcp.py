@@ -20,8 +20,9 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from callmemory import __version__
-from callmemory.api.integrator.routes import CallList, ErasureReceiptOut, MemoryBrief
+from callmemory.api.integrator.schemas import CallList, ErasureReceiptOut, MemoryBrief
 from callmemory.core.storable import text_problem
+from callmemory.memory.profile import profile_keys
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _E164: Final = " (phone numbers are E.164: +, country code, number, e.g. +14155551234)"
@@ -136,19 +137,22 @@ class CallmemoryApi:
 def build_server(api: CallmemoryApi) -> MCPServer:
     server = MCPServer("callmemory", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
 
-    @server.tool(annotations=ToolAnnotations(title="A caller's memory", read_only_hint=True))
-    async def caller_memory(bot_number: BotNumber, caller_number: CallerNumber) -> MemoryBrief:
-        """What is remembered about one caller of one bot: use it to answer "what did this caller want
-        last time?" or to prepare for their next call.
+    @server.tool(
+        annotations=ToolAnnotations(title="A caller's memory", read_only_hint=True),
+        # Not a docstring, which could not name the profile's keys from their spec.
+        description=f"""What is remembered about one caller of one bot: use it to answer "what did this
+        caller want last time?" or to prepare for their next call.
 
         Returns `returning` (false: nothing is remembered, they never called or were erased),
         `call_count` (their finished calls), `last_topic` (what they called about last time, in their
-        own words), `profile` (name, open_issues, promises, preferences), `summary` (a rolling summary
+        own words), `profile` ({profile_keys()}), `summary` (a rolling summary
         of all their calls), `recent_calls` (call id, start time and summary of their latest calls,
         newest first) and `brief`: all of that as one text, exactly the memory the voice bot itself is
         given. Summaries are written by an LLM shortly after each call ends, so the latest call may not
         be summarised yet.
-        """
+        """,
+    )
+    async def caller_memory(bot_number: BotNumber, caller_number: CallerNumber) -> MemoryBrief:
         return await api.caller(MemoryBrief, "GET", bot_number, caller_number, "/brief")
 
     @server.tool(annotations=ToolAnnotations(title="A caller's recent calls", read_only_hint=True))

@@ -21,7 +21,8 @@ from callmemory.core.events import CallRef
 from callmemory.core.identity import CallerId
 from callmemory.db.models import Call, Caller, SummaryJob, TurnRow
 from callmemory.memory.archive import turn_of
-from callmemory.memory.types import CallerMemory, CallSummary, Turn, clean_profile
+from callmemory.memory.profile import clean_profile
+from callmemory.memory.types import CallerMemory, CallSummary, Turn
 
 _CLAIM = text(
     """

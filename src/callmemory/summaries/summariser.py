@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import textwrap
 from typing import Any, Final
 
 import openai
@@ -17,9 +18,27 @@ from openai import AsyncOpenAI
 
 from callmemory.conversation.tokens import TokenCounter
 from callmemory.core.events import Role
-from callmemory.memory.types import PROFILE_FIELDS, clean_profile
+from callmemory.memory.profile import PROFILE, ProfileField, clean_profile
 from callmemory.observability.logs import describe_error
 from callmemory.summaries.queue import SummaryResult, SummaryTask
+
+
+def _and(items: list[str]) -> str:
+    return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def _named(field: ProfileField) -> str:
+    return f'"{field.key}" ({field.description})' if field.description else f'"{field.key}"'
+
+
+def _profile_line() -> str:
+    """The instructions' line on the profile, said from its spec."""
+    shapes = [f"{_named(f)} (string or null)" for f in PROFILE if not f.many]
+    if lists := [_named(f) for f in PROFILE if f.many]:
+        shapes.append(f"the lists {_and(lists)}, each of short strings")
+    # Wrapped where the hand-written line was, so that the instructions stay exactly as they were.
+    return textwrap.fill(f'- "profile": an object with {_and(shapes)}.', width=88, subsequent_indent="  ")
+
 
 INSTRUCTIONS: Final = f"""You keep a phone assistant's memory of one caller.
 You get JSON with the caller's previous rolling summary, their profile, and the transcript of the call
@@ -28,8 +47,7 @@ that just ended. Answer with one JSON object and nothing else, with these keys:
 - "caller_summary": the updated rolling summary of everything worth remembering about this caller
   across all calls (at most 120 words). Keep account numbers, order numbers, names and dates exactly;
   drop what is resolved and no longer useful.
-- "profile": an object with "{PROFILE_FIELDS[0]}" (string or null) and the lists "{PROFILE_FIELDS[1]}",
-  "{PROFILE_FIELDS[2]}" (promises the assistant made) and "{PROFILE_FIELDS[3]}", each of short strings.
+{_profile_line()}
 - "next_greeting": one or two short spoken sentences to greet this caller on their next call,
   welcoming them back and referring to what is most likely still open. No lists, markdown or emoji,
   and never a phone number."""

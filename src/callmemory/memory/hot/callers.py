@@ -18,7 +18,8 @@ from callmemory.memory.hot.codec import (
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.lua import Invocation, Script
 from callmemory.memory.hot.settings import HotSettings
-from callmemory.memory.types import CallerMemory, CallSummary, clean_profile
+from callmemory.memory.profile import clean_profile
+from callmemory.memory.types import CallerMemory, CallSummary
 
 
 class _Hydrate(Script):

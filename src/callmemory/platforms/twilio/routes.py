@@ -8,9 +8,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response
 
-from callmemory.api.deps import CallsDep, SettingsDep
+from callmemory.api.deps import CallsDep, MetricsDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
-from callmemory.api.metrics import MetricsDep
 from callmemory.core import storable
 from callmemory.core.errors import MalformedBody, NotEnabled
 from callmemory.core.events import Reply

@@ -8,9 +8,8 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
-from callmemory.api.deps import ServicesDep, SettingsDep
+from callmemory.api.deps import MetricsDep, ServicesDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
-from callmemory.api.metrics import MetricsDep
 from callmemory.core.errors import CallMemoryError, NotEnabled, Unauthorized
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import examples as voipbin_examples
