@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.core.errors import StoreUnavailable
 from callmemory.core.identity import CallerId
+from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.hot.store import HotErasure, HotStore
 from callmemory.memory.records import CallerRecords, ErasedRows
 from callmemory.memory.types import utcnow
@@ -51,7 +51,7 @@ class Eraser:
             raise StoreUnavailable("the archive is unavailable; nothing was erased, retry") from exc
         try:
             hot = await self._hot.erase(caller, erased_at, archived_calls)
-        except (RedisError, OSError) as exc:
+        except HOT_STORE_ERRORS as exc:
             log.error("erasing caller %s failed in Redis: %s", caller.caller_hash[:12], describe_error(exc))
             raise StoreUnavailable(
                 "hot memory is unavailable; the archive is erased, retry to finish"

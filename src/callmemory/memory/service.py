@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.core.errors import (
@@ -26,6 +25,7 @@ from callmemory.core.identity import CallerHasher, CallerId, NumberPolicy
 from callmemory.core.withheld import is_withheld, withheld_identity
 from callmemory.memory.archive import Archive
 from callmemory.memory.greeting import Greetings
+from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.hot.store import HotStore, QuarantinedCall
 from callmemory.memory.refusals import Refusal, refusal_reason
 from callmemory.memory.topic import topic_of
@@ -43,6 +43,8 @@ from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+_ANY_STORE_ERROR: tuple[type[Exception], ...] = (*HOT_STORE_ERRORS, SQLAlchemyError)
 
 # The event key under which a call's greeting is kept when it is picked outside Redis (see greet_call);
 # platform event keys are prefixed (`id:`, `seq:`, ...), so none can be this.
@@ -542,7 +544,7 @@ class MemoryService:
         async def answers(probe: Callable[[], Awaitable[bool]]) -> bool:
             try:
                 return await probe()
-            except (RedisError, SQLAlchemyError, OSError):  # OSError: a deadline passed, too
+            except _ANY_STORE_ERROR:  # OSError: a deadline passed, too
                 return False
 
         redis, postgres = await asyncio.gather(
@@ -572,7 +574,7 @@ class MemoryService:
 async def _count_or_none(count: Callable[[], Awaitable[int]]) -> int | None:
     try:
         return await count()
-    except (RedisError, OSError):
+    except HOT_STORE_ERRORS:
         return None
 
 
@@ -585,7 +587,7 @@ async def _stores(doing: str) -> AsyncIterator[None]:
     """Turn a Redis failure into StoreUnavailable (503) naming what was being done."""
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except HOT_STORE_ERRORS as exc:
         log.error("redis failed while %s: %s", doing, describe_error(exc))
         raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
 

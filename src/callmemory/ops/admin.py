@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.api.integrator.schemas import ErasureReceiptOut, Export
 from callmemory.core.errors import CallMemoryError
+from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.hot.store import QuarantinedCall
 from callmemory.memory.types import LiveCall
 from callmemory.services import Services, open_services
@@ -34,6 +34,7 @@ class AdminError(RuntimeError):
         self.exit_status = exit_status
 
 
+_ANY_STORE_ERROR: tuple[type[Exception], ...] = (SQLAlchemyError, *HOT_STORE_ERRORS)
 BAD_INPUT = 2
 NOT_FOUND = 3
 UNAVAILABLE = 4
@@ -52,7 +53,7 @@ async def admin_services(settings: Settings) -> AsyncIterator[Services]:
             yield services
     except CallMemoryError as exc:  # a bad number, or StoreUnavailable from the eraser
         raise AdminError(exc.message, BAD_INPUT if exc.status < 500 else UNAVAILABLE) from exc
-    except (SQLAlchemyError, RedisError, OSError) as exc:
+    except _ANY_STORE_ERROR as exc:
         raise AdminError(f"a store is unreachable: {exc}", UNAVAILABLE) from exc
 
 

@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.hot.store import HotStore
 from callmemory.observability.context import about_call
 from callmemory.observability.logs import describe_error
@@ -90,7 +90,7 @@ class SummaryWorker:
         if memory is not None:
             try:
                 await self._hot.remember_summary(memory, memory.call_summaries[-1])
-            except (RedisError, OSError) as exc:
+            except HOT_STORE_ERRORS as exc:
                 # The archive has it; hot memory catches up when it next rehydrates.
                 log.warning(
                     "summary of call %s stored, but not in Redis: %s", task.call.call_id, describe_error(exc)

@@ -6,6 +6,11 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+# What a failing hot store raises, for code outside memory/hot/ to catch without naming the client
+# library (OSError: a socket error redis-py does not wrap, or a deadline that passed).
+HOT_STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 
 def _once_on_a_fresh_connection() -> Retry:

@@ -17,14 +17,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from callmemory.conversation.brief import NEW_CALLER, memory_brief
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.core.calls import CallHandler, Heard
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.core.events import CallRef, CallStarted, Role
 from callmemory.memory.greeting import Greetings
+from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.service import MemoryService, hot_store_errors
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import wire as voipbin
@@ -130,7 +129,7 @@ class VoipbinBridge:
             async with hot_store_errors(f"applying {event.type}"):
                 handled = await self._apply(event)
         except BaseException:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*HOT_STORE_ERRORS):
                 await self._state.release(event.key)
             raise
         async with hot_store_errors("recording the delivery"):

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/voipbin", tags=["voipbin"])
 
 
-def get_bridge(services: ServicesDep) -> VoipbinBridge:
+async def get_bridge(services: ServicesDep) -> VoipbinBridge:
     return services.voipbin
 
 
