@@ -1,8 +1,9 @@
-"""The Lua scripts of hot memory: `.lua` files shipped in the package's `scripts/` folder.
+"""Redis Lua scripts as `.lua` files shipped in a package's `scripts/` folder: hot memory's, and those
+of platforms that keep state of their own in Redis (VoIPBin).
 
-Each script is run through a small wrapper (a Script subclass beside the code that uses it) whose
-`__call__` takes named arguments and builds the script's KEYS and ARGV in one place, so that no caller
-spells out a positional list that must match the Lua.
+Each script is run through a small wrapper (a subclass beside the code that uses it) whose `__call__`
+takes named arguments and builds the script's KEYS and ARGV in one place, so that no caller spells out
+a positional list that must match the Lua.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -20,25 +21,31 @@ from redis.exceptions import NoScriptError
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.settings import HotSettings
 
+_HOT: Final = "callmemory.memory.hot"
+
 
 @cache
-def source(name: str, *libraries: str) -> str:
-    """The script `name`, after the library files it calls into (Redis scripts cannot import)."""
-    folder = files("callmemory.memory.hot").joinpath("scripts")
+def read(package: str, name: str, *libraries: str) -> str:
+    """`package`'s script `name`, after the library files it calls into (Redis scripts cannot import)."""
+    folder = files(package).joinpath("scripts")
     return "".join(folder.joinpath(f"{part}.lua").read_text(encoding="utf-8") for part in (*libraries, name))
 
 
-class Script:
+def source(name: str, *libraries: str) -> str:
+    """A script of hot memory's own."""
+    return read(_HOT, name, *libraries)
+
+
+class LuaScript:
     """A script registered with a client; subclasses name it and give `__call__` its named arguments."""
 
+    package: ClassVar[str]
     name: ClassVar[str]
     libraries: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._keys = keys
-        self._s = settings
-        self._script = redis.register_script(source(self.name, *self.libraries))
+        self._script = redis.register_script(read(self.package, self.name, *self.libraries))
 
     @property
     def sha(self) -> str:
@@ -54,11 +61,22 @@ class Script:
         await self._redis.script_load(self._script.script)
 
 
+class Script(LuaScript):
+    """A script of hot memory: its wrapper also knows the key names and the settings."""
+
+    package = _HOT
+
+    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+        super().__init__(redis)
+        self._keys = keys
+        self._s = settings
+
+
 @dataclass(frozen=True, slots=True)
 class Invocation:
     """One run of a script with its KEYS and ARGV: run alone, or queued into a pipeline."""
 
-    script: Script
+    script: LuaScript
     keys: tuple[str, ...]
     args: tuple[str | int, ...]
 
@@ -70,7 +88,7 @@ class Invocation:
         pipe.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
 
 
-async def pipelined(redis: Redis, commands: Callable[[Pipeline], None], script: Script) -> list[Any]:
+async def pipelined(redis: Redis, commands: Callable[[Pipeline], None], script: LuaScript) -> list[Any]:
     """Run `commands`, which include `script`, in one round trip, without a transaction.
 
     redis-py's own way of running a script in a pipeline first asks the server whether it knows the

@@ -17,48 +17,49 @@ from typing import Final, Literal
 
 from redis.asyncio import Redis
 
+from callmemory.memory.hot.lua import LuaScript
+
 LinkKind = Literal["tr", "af"]
 
-# Set the link and hand back whatever waited for it, atomically: an event that checks for the link
-# (below) either sees it or is in the list this drains, never neither.
-_LINK: Final = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local held = redis.call('LRANGE', KEYS[2], 0, -1)
-redis.call('DEL', KEYS[2])
-return held
-"""
+class _Script(LuaScript):
+    package = "callmemory.platforms.voipbin"  # its scripts/*.lua, one per wrapper below
 
-_RESOLVE_OR_HOLD: Final = """
-local call = redis.call('GET', KEYS[1])
-if call then return call end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return false
-"""
 
-# Once the call is sealed for archiving, its buffer takes nothing more: a later turn goes to the archive.
-_BUFFER: Final = """
-if redis.call('HGET', KEYS[1], 'ended') == '1' then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1
-"""
+class _Link(_Script):
+    name = "link"
 
-_SEAL: Final = """
-redis.call('HSET', KEYS[1], 'ended', '1')
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return redis.call('ZRANGE', KEYS[2], 0, -1)
-"""
+    async def __call__(self, *, link: str, held: str, call_id: str, ttl_s: int) -> list[str]:
+        return [str(raw) for raw in await self.run([link, held], [call_id, ttl_s])]
 
-# Transcripts arrive in any order; only the latest-said one so far gets an answer (its memory holds the
-# others). Keys compare as strings: they are built to sort in the order of speech.
-_NOTE_SPOKEN: Final = """
-local latest = redis.call('HGET', KEYS[1], 'spoken')
-if latest and latest > ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'spoken', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
+
+class _ResolveOrHold(_Script):
+    name = "resolve_or_hold"
+
+    async def __call__(self, *, link: str, held: str, raw: str, ttl_s: int) -> str | None:
+        call = await self.run([link, held], [raw, ttl_s])
+        return None if call is None else str(call)
+
+
+class _Buffer(_Script):
+    name = "buffer"
+
+    async def __call__(self, *, call: str, buffer: str, turn: str, score: float, ttl_s: int) -> bool:
+        return bool(await self.run([call, buffer], [str(score), turn, ttl_s]))
+
+
+class _Seal(_Script):
+    name = "seal"
+
+    async def __call__(self, *, call: str, buffer: str, ttl_s: int) -> list[str]:
+        return [str(turn) for turn in await self.run([call, buffer], [ttl_s])]
+
+
+class _NoteSpoken(_Script):
+    name = "note_spoken"
+
+    async def __call__(self, *, call: str, spoken: str, ttl_s: int) -> bool:
+        return bool(await self.run([call], [spoken, ttl_s]))
+
 
 # Long enough for one event's processing (an LLM answer is not part of it); a crash mid-way frees the
 # key for VoIPBin's retry.
@@ -70,17 +71,17 @@ class VoipbinState:
         self._redis = redis
         self._p = f"{prefix}:vb"
         self._ttl = ttl_s
-        self._link = redis.register_script(_LINK)
-        self._resolve = redis.register_script(_RESOLVE_OR_HOLD)
-        self._buffer = redis.register_script(_BUFFER)
-        self._seal = redis.register_script(_SEAL)
-        self._note_spoken = redis.register_script(_NOTE_SPOKEN)
+        self._link = _Link(redis)
+        self._resolve = _ResolveOrHold(redis)
+        self._buffer = _Buffer(redis)
+        self._seal = _Seal(redis)
+        self._note_spoken = _NoteSpoken(redis)
 
     def _call_key(self, call_id: str, suffix: str) -> str:
         return f"{self._p}:{{c:{call_id}}}:{suffix}"
 
-    def _link_keys(self, kind: LinkKind, link_id: str) -> list[str]:
-        return [f"{self._p}:{{{kind}:{link_id}}}:link", f"{self._p}:{{{kind}:{link_id}}}:held"]
+    def _link_keys(self, kind: LinkKind, link_id: str) -> tuple[str, str]:
+        return f"{self._p}:{{{kind}:{link_id}}}:link", f"{self._p}:{{{kind}:{link_id}}}:held"
 
     # -- redeliveries ----------------------------------------------------------------------------
     async def claim(self, key: str) -> bool:
@@ -111,7 +112,7 @@ class VoipbinState:
         answered). Without a key there is no order to go by but arrival: every turn is answered."""
         if spoken is None:
             return True
-        return bool(await self._note_spoken(keys=[self._call_key(call_id, "call")], args=[spoken, self._ttl]))
+        return await self._note_spoken(call=self._call_key(call_id, "call"), spoken=spoken, ttl_s=self._ttl)
 
     async def still_latest(self, call_id: str, spoken: str | None) -> bool:
         """Whether an answer to the turn said at `spoken` may still be spoken: the call has not ended,
@@ -122,13 +123,13 @@ class VoipbinState:
     # -- links and held events -------------------------------------------------------------------
     async def link(self, kind: LinkKind, link_id: str, call_id: str) -> list[str]:
         """Record which call `link_id` belongs to; returns the raw events that waited for it."""
-        held = await self._link(keys=self._link_keys(kind, link_id), args=[call_id, self._ttl])
-        return [str(raw) for raw in held]
+        link, held = self._link_keys(kind, link_id)
+        return await self._link(link=link, held=held, call_id=call_id, ttl_s=self._ttl)
 
     async def resolve_or_hold(self, kind: LinkKind, link_id: str, raw: str) -> str | None:
         """The call `link_id` belongs to; None when unknown yet, and then `raw` is held for the link."""
-        call = await self._resolve(keys=self._link_keys(kind, link_id), args=[raw, self._ttl])
-        return None if call is None else str(call)
+        link, held = self._link_keys(kind, link_id)
+        return await self._resolve(link=link, held=held, raw=raw, ttl_s=self._ttl)
 
     async def hold_again(self, kind: LinkKind, link_id: str, raws: list[str]) -> None:
         """Put back held events that could not be applied, for the linking event's retry."""
@@ -141,13 +142,19 @@ class VoipbinState:
     # -- managed-AI turns ------------------------------------------------------------------------
     async def buffer_turn(self, call_id: str, turn: str, score: float) -> bool:
         """Keep a turn until the call ends; False once the call has been sealed."""
-        keys = [self._call_key(call_id, "call"), self._call_key(call_id, "buf")]
-        return bool(await self._buffer(keys=keys, args=[score, turn, self._ttl]))
+        return await self._buffer(
+            call=self._call_key(call_id, "call"),
+            buffer=self._call_key(call_id, "buf"),
+            turn=turn,
+            score=score,
+            ttl_s=self._ttl,
+        )
 
     async def seal(self, call_id: str) -> list[str]:
         """Close the call's buffer for good and return its turns in spoken order."""
-        keys = [self._call_key(call_id, "call"), self._call_key(call_id, "buf")]
-        return [str(t) for t in await self._seal(keys=keys, args=[self._ttl])]
+        return await self._seal(
+            call=self._call_key(call_id, "call"), buffer=self._call_key(call_id, "buf"), ttl_s=self._ttl
+        )
 
     async def unbuffer(self, call_id: str, turn: str) -> None:
         await self._redis.zrem(self._call_key(call_id, "buf"), turn)
