@@ -36,9 +36,11 @@ class TwilioSimulation:
         return cls(settings, dial)
 
     def phone(self, http: httpx.AsyncClient, url: str) -> Phone:
-        return TwilioPlatform.calling(
-            http, url, self.dial.caller, self.dial.bot, self.settings, refused=SimulationError
-        )
+        token = self.settings.twilio_auth_token
+        if token is None:
+            raise SimulationError("set CALLMEMORY_TWILIO_AUTH_TOKEN to the service's Twilio Auth Token")
+        public_url = (self.settings.twilio_public_url or url).rstrip("/")
+        return TwilioPhone(http, self.dial.caller, self.dial.bot, token.get_secret_value(), public_url)
 
 
 def _call_sid() -> str:
@@ -46,32 +48,14 @@ def _call_sid() -> str:
 
 
 @dataclass
-class TwilioPlatform:
+class TwilioPhone:
     http: httpx.AsyncClient
     caller: str
     bot: str
     token: str
     public_url: str  # where Twilio believes the service is: what it signs
-    refused: type[Exception]  # raised when the service refuses a request
     call_sid: str = field(default_factory=_call_sid)
     _gather_action: str | None = None  # where the caller's next words go; None once no <Gather> is left
-
-    @classmethod
-    def calling(
-        cls,
-        http: httpx.AsyncClient,
-        url: str,
-        caller: str,
-        bot: str,
-        settings: Settings,
-        *,
-        refused: type[Exception],
-    ) -> TwilioPlatform:
-        if settings.twilio_auth_token is None:
-            raise refused("set CALLMEMORY_TWILIO_AUTH_TOKEN to the service's Twilio Auth Token")
-        public_url = (settings.twilio_public_url or url).rstrip("/")
-        token = settings.twilio_auth_token.get_secret_value()
-        return cls(http, caller, bot, token, public_url, refused)
 
     async def _post(self, url: str, **fields: str) -> httpx.Response:
         params = {
@@ -90,7 +74,7 @@ class TwilioPlatform:
             parts.path + (f"?{parts.query}" if parts.query else ""), data=params, headers=headers
         )
         if response.status_code not in {200, 204}:
-            raise self.refused(
+            raise SimulationError(
                 f"the service refused {parts.path}: {response.status_code} {response.text[:200]}"
             )
         return response
@@ -107,7 +91,7 @@ class TwilioPlatform:
 
     async def say(self, text: str) -> str:
         if self._gather_action is None:
-            raise self.refused("the bot hung up: nothing listens any more")
+            raise SimulationError("the bot hung up: nothing listens any more")
         speech = {"SpeechResult": text, "Confidence": "0.9"}
         return self._said(await self._post(self._gather_action, CallStatus="in-progress", **speech))
 
