@@ -171,6 +171,10 @@ class VoipbinPhone:
         return await self._deliver(self.call.hangup())
 
 
+def _fresh_secret() -> SecretStr:
+    return SecretStr(secrets.token_urlsafe(24))
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -193,11 +197,10 @@ class VoipbinSimulation:
         except OSError as exc:
             raise SimulationError(f"cannot serve the VoIPBin stand-in on port {port}: {exc}") from exc
         if dial.own_service:
-            fresh = SecretStr(secrets.token_urlsafe(24))
             settings = settings.model_copy(
                 update={
-                    "voipbin_fetch_token": settings.voipbin_fetch_token or fresh,
-                    "voipbin_webhook_secret": settings.voipbin_webhook_secret or fresh,
+                    "voipbin_fetch_token": settings.voipbin_fetch_token or _fresh_secret(),
+                    "voipbin_webhook_secret": settings.voipbin_webhook_secret or _fresh_secret(),
                     "voipbin_access_key": settings.voipbin_access_key or SecretStr("simulate"),
                     "voipbin_api_url": f"{url}/v1.0",
                 }
