@@ -11,7 +11,7 @@ from datetime import datetime
 
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Answer, Responder
-from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, StoreUnavailable
+from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent
 from callmemory.core.events import (
     CallEnded,
     CallerSpoke,
@@ -70,18 +70,13 @@ class CallHandler:
         self._fallback_line = fallback_line
 
     async def handle(self, event: CallEvent) -> Reply | EndOutcome:
-        try:
-            match event:
-                case CallStarted():
-                    return await self._ringing(event)
-                case CallerSpoke():
-                    return await self._speech(event)
-                case CallEnded():
-                    return await self._memory.end_call(event.call, event.caller_number, event.reason)
-        except StoreUnavailable:
-            # The caller's attempt leaves no trace in Redis: the sweeper must not count it as silence.
-            self._memory.hot_store_failed()
-            raise
+        match event:
+            case CallStarted():
+                return await self._ringing(event)
+            case CallerSpoke():
+                return await self._speech(event)
+            case CallEnded():
+                return await self._memory.end_call(event.call, event.caller_number, event.reason)
 
     async def open_call(self, event: CallStarted, greetings: Greetings | None = None) -> Opened:
         """Start (or re-start) a call and greet; `greetings` overrides the default ones (per bot)."""

@@ -117,7 +117,7 @@ class MemoryService:
         self._metrics = metrics or Metrics()
         self._refusals_max = refusals_max
         self._ready_timeout_s = ready_timeout_s
-        self._hot_failed_at: datetime | None = None  # see hot_store_failed
+        self._hot_failed_at: datetime | None = None  # when Redis last failed here: see stores()
 
     # -- identity --------------------------------------------------------------------------------
     def identify(
@@ -162,7 +162,7 @@ class MemoryService:
     async def memory_for(self, caller: CallerId) -> CallerMemory:
         """Hot memory, rehydrated from the archive when Redis has none."""
         with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
-            async with _stores("reading caller memory"):
+            async with self.stores("reading caller memory"):
                 hot = await self._hot.read_caller(caller)
         return hot if hot is not None else await self._rehydrate(caller)
 
@@ -181,11 +181,11 @@ class MemoryService:
                 _short(caller),
                 describe_error(exc),
             )
-            async with _stores("marking the caller's memory partial"):
+            async with self.stores("marking the caller's memory partial"):
                 await self._hot.mark_partial(caller)
             return CallerMemory(caller=caller)
         memory = cold or CallerMemory(caller=caller)
-        async with _stores("rehydrating caller memory"):
+        async with self.stores("rehydrating caller memory"):
             if await self._hot.hydrate(memory):
                 self._metrics.rehydrations.inc()
                 log.info(
@@ -226,7 +226,7 @@ class MemoryService:
 
     async def greeting_for(self, memory: CallerMemory, greetings: Greetings) -> str:
         """What a caller with `memory` is greeted with: the rule lives in Redis (see memory/greeting.py)."""
-        async with _stores("picking the greeting"):
+        async with self.stores("picking the greeting"):
             return await self._hot.greeting_for(memory, greetings)
 
     async def _start(
@@ -234,7 +234,7 @@ class MemoryService:
     ) -> tuple[CallBegun, str | None]:
         caller, _ = self.identify(caller_number, bot_number, call)
         with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
-            async with _stores("starting the call"):
+            async with self.stores("starting the call"):
                 started = await self._hot.start_call(call, caller, self._now(), greetings)
         memory = started.memory if started.memory is not None else await self._rehydrate(caller)
         return CallBegun(memory=memory, is_new=started.is_new), started.greeting
@@ -251,7 +251,7 @@ class MemoryService:
         """
         caller = self._hot.known_caller(call)
         if caller is None:
-            async with _stores("locating the call"):
+            async with self.stores("locating the call"):
                 caller = await self._hot.locate_call(call)
         bind_caller(caller.caller_hash)
         if self._hasher.caller_id(caller.bot_number, self._caller_part(caller_number, call)) != caller:
@@ -260,7 +260,7 @@ class MemoryService:
 
     async def caller_of(self, call: CallRef) -> CallerId:
         """The caller of a live call, for platforms whose events name the call but not the number."""
-        async with _stores("locating the call"):
+        async with self.stores("locating the call"):
             caller = await self._hot.locate_call(call)
         bind_caller(caller.caller_hash)
         return caller
@@ -280,7 +280,7 @@ class MemoryService:
         """Append a turn of a live call; with `event`, at most once per platform event (else
         DuplicateEvent). `at` is when it was spoken if the platform says, else now. `spoken` places it
         among the call's turns by where it was said, for platforms that deliver out of order."""
-        async with _stores("recording a turn"):
+        async with self.stores("recording a turn"):
             return await self._hot.append_turn(
                 call, caller, role, text, at or self._now(), fallback=fallback, event=event, spoken=spoken
             )
@@ -289,23 +289,23 @@ class MemoryService:
         self, call: CallRef, caller: CallerId, text: str, *, fallback: bool = False, event: str | None = None
     ) -> Turn:
         """Append what the bot said; like record_turn, but the caller's memory is not read back."""
-        async with _stores("recording a reply"):
+        async with self.stores("recording a reply"):
             return await self._hot.append_reply(
                 call, caller, text, self._now(), fallback=fallback, event=event
             )
 
     async def answer_for(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | None:
         """The answer already given to a platform event, if any."""
-        async with _stores("reading an event's answer"):
+        async with self.stores("reading an event's answer"):
             return await self._hot.event_answer(call, caller, event)
 
     async def event_seen(self, call: CallRef, caller: CallerId, event: str) -> EventAnswer | bool:
         """A platform event's stored answer; else whether the event was recorded at all."""
-        async with _stores("reading an event's answer"):
+        async with self.stores("reading an event's answer"):
             return await self._hot.event_seen(call, caller, event)
 
     async def ended_caller(self, call: CallRef) -> CallerId | None:
-        async with _stores("locating the ended call"):
+        async with self.stores("locating the ended call"):
             return await self._hot.ended_caller(call)
 
     async def add_late_turn(self, call: CallRef, role: Role, text: str, at: datetime | None) -> None:
@@ -323,7 +323,7 @@ class MemoryService:
             raise StoreUnavailable(f"call {call.call_id!r} is not archived yet; retry the event")
         caller = added[0]
         # The hot copy lacks the late turn and would hide it: the next read rehydrates from the archive.
-        async with _stores("refreshing the caller's memory"):
+        async with self.stores("refreshing the caller's memory"):
             await self._hot.forget_caller(caller)
         log.info("added a late %s turn to archived call %s", role, call.call_id)
 
@@ -336,7 +336,7 @@ class MemoryService:
             caller = None  # archived (or never seen): only the archive can take it
         if caller is not None:
             try:
-                async with _stores("storing the call's summary"):
+                async with self.stores("storing the call's summary"):
                     await self._hot.set_call_summary(call, caller, summary)
                 return True
             except (CallAlreadyEnded, CallNotStarted):
@@ -360,7 +360,7 @@ class MemoryService:
             return EndOutcome.ALREADY_ARCHIVED
         except CallNotStarted:
             return EndOutcome.UNKNOWN_CALL
-        async with _stores("reading the finished call"):
+        async with self.stores("reading the finished call"):
             try:
                 live = await self._hot.begin_end(
                     call, caller, ended_at=self._now(), reason=reason, check_ref=True
@@ -412,16 +412,16 @@ class MemoryService:
                 call.call_id,
                 describe_error(exc),
             )
-            async with _stores("scheduling the call for archiving"):
+            async with self.stores("scheduling the call for archiving"):
                 await self._hot.mark_pending(call, caller, retry_at or self._now())
             return ArchiveAttempt.UNREACHABLE
         except asyncio.CancelledError:
             # The request was cancelled (a shutdown out of patience with a slow Postgres): the frozen call
             # is handed to the flusher, as in an outage, rather than left for the idle-call sweeper.
-            async with _stores("scheduling the call for archiving"):
+            async with self.stores("scheduling the call for archiving"):
                 await self._hot.mark_pending(call, caller, retry_at or self._now())
             raise
-        async with _stores("clearing the archived call"):
+        async with self.stores("clearing the archived call"):
             await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
         if stored and self._on_archived is not None:
             self._on_archived()
@@ -438,7 +438,7 @@ class MemoryService:
         """Postgres refused the call for its own data: retry it later, and after too many refusals
         quarantine it, so that it stops costing every flusher pass a try."""
         self._metrics.archive_refusals.inc()
-        async with _stores("setting a refused call aside"):
+        async with self.stores("setting a refused call aside"):
             refusals = await self._hot.note_refusal(
                 live.call, live.caller, str(refusal), at=at, quarantine_after=self._refusals_max
             )
@@ -464,15 +464,15 @@ class MemoryService:
     async def flush_pending(self, *, limit: int, lease: timedelta, retry_in: timedelta) -> FlushResult:
         """Archive calls whose archiving failed earlier. Failures are retried `retry_in` from now."""
         now = self._now()
-        async with _stores("claiming pending archives"):
+        async with self.stores("claiming pending archives"):
             due = await self._hot.claim_pending(now, now + lease, limit)
         archived = failed = refused = 0
         for n, (call, caller) in enumerate(due):
-            async with _stores("reading a pending call"):
+            async with self.stores("reading a pending call"):
                 live = await self._hot.begin_end(call, caller)
             if live is None:
                 # Archived meanwhile by a retried hangup, or its state was lost with Redis.
-                async with _stores("dropping a finished pending archive"):
+                async with self.stores("dropping a finished pending archive"):
                     await self._hot.forget_pending(call, caller)
                 continue
             attempt = await self._try_archive(live, retry_at=now + retry_in)
@@ -482,16 +482,24 @@ class MemoryService:
             if attempt is ArchiveAttempt.UNREACHABLE:
                 # Postgres is still down: the rest of the batch would only wait for the same failure.
                 failed = len(due) - n
-                async with _stores("rescheduling pending archives"):
+                async with self.stores("rescheduling pending archives"):
                     for rest_call, rest_caller in due[n + 1 :]:
                         await self._hot.mark_pending(rest_call, rest_caller, now + retry_in)
                 break
             archived += 1
         return FlushResult(archived=archived, failed=failed, refused=refused)
 
-    def hot_store_failed(self) -> None:
-        """Redis failed a request or a background pass: see sweep_idle."""
-        self._hot_failed_at = self._now()
+    @asynccontextmanager
+    async def stores(self, doing: str) -> AsyncIterator[None]:
+        """Turn a Redis failure into StoreUnavailable (503) naming what was being done, and note when
+        Redis last failed (see sweep_idle). Platforms that keep state of their own in Redis use it too,
+        so a refused attempt anywhere keeps the sweeper's hands off live calls."""
+        try:
+            yield
+        except HOT_STORE_ERRORS as exc:
+            self._hot_failed_at = self._now()
+            log.error("redis failed while %s: %s", doing, describe_error(exc))
+            raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
 
     async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:
         """Archive calls with no event for `idle` (a missed hangup, a crashed instance); how many.
@@ -505,17 +513,17 @@ class MemoryService:
         now = self._now()
         if self._hot_failed_at is not None and self._hot_failed_at > now - idle:
             return 0
-        async with _stores("finding idle calls"):
+        async with self.stores("finding idle calls"):
             candidates = await self._hot.idle_calls(now - idle, limit)
         swept = 0
         for call, caller in candidates:
             lock = f"sweep:{call.platform}:{call.call_id}"
-            async with _stores("locking an idle call"):
+            async with self.stores("locking an idle call"):
                 token = await self._hot.acquire(lock, int(lock_ttl.total_seconds() * 1000))
             if token is None:
                 continue
             try:
-                async with _stores("ending an idle call"):
+                async with self.stores("ending an idle call"):
                     found = await self._hot.end_if_idle(
                         call, caller, idle_since=now - idle, ended_at=self._now(), reason="idle_timeout"
                     )
@@ -526,7 +534,7 @@ class MemoryService:
                     await self._archive_frozen(found)
                     swept += 1
             finally:
-                async with _stores("unlocking an idle call"):
+                async with self.stores("unlocking an idle call"):
                     await self._hot.release(lock, token)
         return swept
 
@@ -555,7 +563,7 @@ class MemoryService:
     # -- quarantine: what the operator's `callmemory quarantine` commands do -----------------------
     async def quarantined(self) -> list[tuple[QuarantinedCall, LiveCall | None]]:
         """The quarantined calls, each with its frozen state and transcript (None if it was lost)."""
-        async with _stores("reading the quarantine"):
+        async with self.stores("reading the quarantine"):
             entries = await self._hot.quarantined()
             # begin_end on a frozen call only reads it: its end time and reason are set already.
             return [(entry, await self._hot.begin_end(entry.call, entry.caller)) for entry in entries]
@@ -563,7 +571,7 @@ class MemoryService:
     async def retry_quarantined(self, entry: QuarantinedCall) -> ArchiveAttempt | None:
         """Try a quarantined call again now; refused again, it gets its full number of tries anew
         from the flusher. None when its state is gone."""
-        async with _stores("releasing a quarantined call"):
+        async with self.stores("releasing a quarantined call"):
             await self._hot.release_quarantined(entry.call, entry.caller)
             live = await self._hot.begin_end(entry.call, entry.caller)
         if live is None:
@@ -580,17 +588,3 @@ async def _count_or_none(count: Callable[[], Awaitable[int]]) -> int | None:
 
 def _short(caller: CallerId) -> str:
     return caller.caller_hash[:12]
-
-
-@asynccontextmanager
-async def _stores(doing: str) -> AsyncIterator[None]:
-    """Turn a Redis failure into StoreUnavailable (503) naming what was being done."""
-    try:
-        yield
-    except HOT_STORE_ERRORS as exc:
-        log.error("redis failed while %s: %s", doing, describe_error(exc))
-        raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
-
-
-# Adapters that keep state of their own in Redis fail the same way: a 503, so the platform retries.
-hot_store_errors = _stores

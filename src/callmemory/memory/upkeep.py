@@ -110,7 +110,6 @@ class Upkeep:
                 ok = await run()
             except StoreUnavailable as exc:
                 log.warning("%s: a store is unavailable (%s); backing off", name, exc.message)
-                self._memory.hot_store_failed()
                 ok = False
             except Exception:
                 # A background task must never die of one bad pass; it is logged and retried.

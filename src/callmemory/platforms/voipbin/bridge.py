@@ -24,7 +24,7 @@ from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEven
 from callmemory.core.events import CallRef, CallStarted, Role
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import HOT_STORE_ERRORS
-from callmemory.memory.service import MemoryService, hot_store_errors
+from callmemory.memory.service import MemoryService
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import wire as voipbin
 from callmemory.platforms.voipbin.client import VoipbinApi
@@ -98,7 +98,7 @@ class VoipbinBridge:
                 CallStarted(_ref(call_id), caller_number, bot_number), greetings
             )
             greeting, memory = opened.greeting, opened.memory
-            async with hot_store_errors("linking the call"):
+            async with self._memory.stores("linking the call"):
                 await self._state.remember_call(call_id, bot=caller.bot_number, caller=caller.caller_hash)
                 if request.activeflow_id:
                     await self._link("af", request.activeflow_id, call_id)
@@ -121,18 +121,18 @@ class VoipbinBridge:
         """Apply one delivery exactly once. Raises (and forgets the delivery) if it could not be stored."""
         if event.data is None:
             return Handled(Outcome.IGNORED)
-        async with hot_store_errors("recording the delivery"):
+        async with self._memory.stores("recording the delivery"):
             if not await self._state.claim(event.key):
                 log.info("VoIPBin redelivered %s; ignored", event.key)
                 return Handled(Outcome.DUPLICATE)
         try:
-            async with hot_store_errors(f"applying {event.type}"):
+            async with self._memory.stores(f"applying {event.type}"):
                 handled = await self._apply(event)
         except BaseException:
             with contextlib.suppress(*HOT_STORE_ERRORS):
                 await self._state.release(event.key)
             raise
-        async with hot_store_errors("recording the delivery"):
+        async with self._memory.stores("recording the delivery"):
             await self._state.confirm(event.key)
         return handled
 
