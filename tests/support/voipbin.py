@@ -4,6 +4,7 @@ local stub of its REST API that records what callmemory asked it to say.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -82,6 +83,7 @@ class ScriptedCall:
     # After the fetch's greeting (recorded at the server's now), so turns sort after it.
     start: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(seconds=1))
     outgoing: bool = False  # the bot calls the caller: VoIPBin's source is then the bot's number
+    step: timedelta = timedelta(seconds=1)  # between one event's time and the next's
     _tick: int = 0
 
     @property
@@ -98,7 +100,7 @@ class ScriptedCall:
 
     def _next_time(self) -> datetime:
         self._tick += 1
-        return self.start + timedelta(seconds=self._tick)
+        return self.start + self._tick * self.step
 
     def call_event(self, kind: str, status: str, **extra: Any) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -233,6 +235,17 @@ class Voipbin:
             content=body,
             headers={"content-type": "application/json", voipbin.SIGNATURE_HEADER: header},
         )
+
+    async def deliver_retrying(self, event: dict[str, Any]) -> str:
+        """One delivery with VoIPBin's retry: again on 5xx (VoIPBin waits 1 s; here a moment will do)."""
+        for _ in range(20):
+            response = await self.deliver(event)
+            if response.status_code < 500:
+                assert response.status_code == 200, response.text
+                status: str = response.json()["status"]
+                return status
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{event['type']} was never accepted")
 
     async def deliver_all(self, events: list[dict[str, Any]]) -> list[str]:
         outcomes = []

@@ -192,17 +192,6 @@ async def test_the_next_own_llm_call_is_greeted_and_prompted_from_the_last(
     assert llm.requests[-1]["messages"][-1] == {"role": "user", "content": "Any news?"}
 
 
-async def deliver_like_voipbin(voipbin: Voipbin, event: Event) -> None:
-    """One delivery with VoIPBin's retry: again on 5xx (VoIPBin waits 1 s; here a moment will do)."""
-    for _ in range(20):
-        response = await voipbin.deliver(event)
-        if response.status_code < 500:
-            assert response.status_code == 200, response.text
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{event['type']} was never accepted")
-
-
 @pytest.mark.parametrize("seed", SEEDS[:4])
 async def test_a_managed_ai_call_delivered_concurrently_is_archived_once_in_order(
     voipbin: Voipbin, sql: Rows, voipbin_settings: Settings, seed: int
@@ -213,7 +202,7 @@ async def test_a_managed_ai_call_delivered_concurrently_is_archived_once_in_orde
     events = managed_call(call)
     rng.shuffle(events)
 
-    await asyncio.gather(*(deliver_like_voipbin(voipbin, e) for e in with_redeliveries(events, rng)))
+    await asyncio.gather(*(voipbin.deliver_retrying(e) for e in with_redeliveries(events, rng)))
 
     expected = expected_managed(voipbin_settings.greeting_new)
     assert await archived(sql, call) == expected
@@ -294,8 +283,8 @@ async def test_an_own_llm_call_delivered_concurrently_is_archived_and_answered_i
     await voipbin.actions(call)
     *events, hangup = heard_out_of_order(call, random.Random(seed))
 
-    await asyncio.gather(*(deliver_like_voipbin(voipbin, e) for e in events))
-    await deliver_like_voipbin(voipbin, hangup)
+    await asyncio.gather(*(voipbin.deliver_retrying(e) for e in events))
+    await voipbin.deliver_retrying(hangup)
 
     spoken = voipbin_api.said(call.call_id)
     assert order_problems((await archived(sql, call))[1:], spoken, voipbin_api) == []

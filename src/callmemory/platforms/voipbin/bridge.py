@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +24,7 @@ from callmemory.core.events import CallRef, CallStarted, Role
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.service import MemoryService
+from callmemory.memory.types import DuplicateEvent
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import wire as voipbin
 from callmemory.platforms.voipbin.client import VoipbinApi
@@ -209,14 +209,32 @@ class VoipbinBridge:
 
     async def _ai_message(self, call_id: str, message: voipbin.AIMessage) -> Handled:
         assert message.speaker is not None
-        at = message.tm_create
-        # The message id is part of the member, so a message is buffered once however often delivered.
-        turn = json.dumps(
-            {"id": message.id, "r": str(message.speaker), "t": message.content, "at": at and at.isoformat()}
+        return await self._ai_turn(
+            _ref(call_id), message.id, message.speaker, message.content, message.tm_create
         )
-        score = at.timestamp() if at else time.time()
-        if not await self._state.buffer_turn(call_id, turn, score):
-            return await self._late_turn(_ref(call_id), message.speaker, message.content, at)
+
+    async def _ai_turn(
+        self, call: CallRef, message_id: str, role: Role, text: str, at: datetime | None
+    ) -> Handled:
+        """A managed AI's message, recorded in the live call where it was said (its messages arrive in any
+        order). Not kept aside until the hangup: the call's idle clock sees it, and should the hangup never
+        come, the sweeper archives it with the call. The message id makes it one turn however often it
+        is delivered; after the call's end it joins the archived call."""
+        try:
+            caller = await self._memory.caller_of(call)
+            await self._memory.record_turn(
+                call,
+                caller,
+                role,
+                text,
+                at=at,
+                event=f"aimessage:{message_id}",
+                spoken=voipbin.spoken_key(None, at),
+            )
+        except DuplicateEvent:
+            return Handled(Outcome.DUPLICATE)
+        except (CallAlreadyEnded, CallNotStarted):
+            return await self._late_turn(call, role, text, at)
         return Handled(Outcome.APPLIED)
 
     async def _late_turn(self, call: CallRef, role: Role, text: str, at: datetime | None) -> Handled:
@@ -252,16 +270,13 @@ class VoipbinBridge:
     async def _hangup(self, info: voipbin.CallInfo) -> Handled:
         call = info.call
         bind_call(info.id)
-        # Sealed first: an AI message arriving from now on goes to the archived call instead.
-        buffered = await self._state.seal(info.id)
-        try:
-            caller = await self._memory.caller_of(call)
-        except (CallNotStarted, CallAlreadyEnded):
-            buffered = []  # no live call to add them to: unknown to us, or archived already
-        for turn in buffered:
+        # The version before this one kept a managed AI's messages aside until the hangup: a call in
+        # progress across the upgrade may still have some there (and, swept meanwhile, they join its
+        # archive now).
+        for turn in await self._state.seal(info.id):
             data = json.loads(turn)
             at = datetime.fromisoformat(data["at"]) if data["at"] else None
-            await self._memory.record_turn(call, caller, Role(data["r"]), data["t"], at=at)
+            await self._ai_turn(call, data["id"], Role(data["r"]), data["t"], at)
             # One by one: if this fails half-way, the hangup's retry records only what is left.
             await self._state.unbuffer(info.id, turn)
         # Found by the call's id: a number VoIPBin reports oddly must not keep the call from its archive.

@@ -1,9 +1,12 @@
-"""The state VoIPBin's protocol forces on us, in Redis: links between its ids, redeliveries seen, events
-that arrived before the event they depend on, and a managed AI's messages until the call ends.
+"""The state VoIPBin's protocol forces on us, in Redis: links between its ids, redeliveries seen, and
+events that arrived before the event they depend on. A managed AI's messages are not kept here: they go
+into the live call as they come (see bridge.py), where the idle sweeper finds them if the hangup is lost.
 
     cm:vb:{c:<call-id>}:call       hash  bot, caller (hash), flow (activeflow id), ended,   TTL call_ttl
                                          spoken (where the latest-said caller turn was said)
-    cm:vb:{c:<call-id>}:buf        zset  the call's managed-AI turns by when spoken         TTL call_ttl
+    cm:vb:{c:<call-id>}:buf        zset  managed-AI turns by when spoken, as the version    TTL call_ttl
+                                         before this one kept them until the hangup: only
+                                         drained now (a call in progress across an upgrade)
     cm:vb:{<kind>:<id>}:link       str   call id of a transcribe (kind tr) or activeflow (af)
     cm:vb:{<kind>:<id>}:held       list  raw events waiting for that link
     cm:vb:seen:<type>:<id>:<tm_update>   str   pending | done: a redelivery's dedup key
@@ -20,6 +23,7 @@ from redis.asyncio import Redis
 from callmemory.memory.hot.lua import LuaScript
 
 LinkKind = Literal["tr", "af"]
+
 
 class _Script(LuaScript):
     package = "callmemory.platforms.voipbin"  # its scripts/*.lua, one per wrapper below
@@ -38,13 +42,6 @@ class _ResolveOrHold(_Script):
     async def __call__(self, *, link: str, held: str, raw: str, ttl_s: int) -> str | None:
         call = await self.run([link, held], [raw, ttl_s])
         return None if call is None else str(call)
-
-
-class _Buffer(_Script):
-    name = "buffer"
-
-    async def __call__(self, *, call: str, buffer: str, turn: str, score: float, ttl_s: int) -> bool:
-        return bool(await self.run([call, buffer], [str(score), turn, ttl_s]))
 
 
 class _Seal(_Script):
@@ -73,7 +70,6 @@ class VoipbinState:
         self._ttl = ttl_s
         self._link = _Link(redis)
         self._resolve = _ResolveOrHold(redis)
-        self._buffer = _Buffer(redis)
         self._seal = _Seal(redis)
         self._note_spoken = _NoteSpoken(redis)
 
@@ -139,19 +135,10 @@ class VoipbinState:
             pipe.expire(held, self._ttl)
             await pipe.execute()
 
-    # -- managed-AI turns ------------------------------------------------------------------------
-    async def buffer_turn(self, call_id: str, turn: str, score: float) -> bool:
-        """Keep a turn until the call ends; False once the call has been sealed."""
-        return await self._buffer(
-            call=self._call_key(call_id, "call"),
-            buffer=self._call_key(call_id, "buf"),
-            turn=turn,
-            score=score,
-            ttl_s=self._ttl,
-        )
-
+    # -- the end of a call ------------------------------------------------------------------------
     async def seal(self, call_id: str) -> list[str]:
-        """Close the call's buffer for good and return its turns in spoken order."""
+        """Mark the call ended (no answer is spoken into it any more) and return the managed-AI turns an
+        earlier version buffered for it, in spoken order."""
         return await self._seal(
             call=self._call_key(call_id, "call"), buffer=self._call_key(call_id, "buf"), ttl_s=self._ttl
         )

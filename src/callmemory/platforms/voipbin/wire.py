@@ -176,13 +176,19 @@ class Transcript(_Object):
         Deliveries arrive in any order (one goroutine each, failed ones retried a second later), so
         arrival says nothing. `tm_transcript` is the offset into the transcription, the spoken position
         itself; `tm_create` (when the recogniser finished the sentence) orders ties and fills in for it.
-        Fixed-width digits, so that comparing the strings (as a Redis script does) compares the times.
         """
-        if self.tm_transcript is None and self.tm_create is None:
-            return None
-        offset = self.tm_transcript // timedelta(microseconds=1) if self.tm_transcript else 0
-        created = self.tm_create.timestamp() * 1_000_000 if self.tm_create else 0
-        return f"{offset:015d}.{int(created):017d}"
+        return spoken_key(self.tm_transcript, self.tm_create)
+
+
+def spoken_key(offset: timedelta | None, created: datetime | None) -> str | None:
+    """Where a turn was said, as a key that sorts in spoken order: by its offset into the call, then by
+    when it was made. Fixed-width digits, so that comparing the strings (as a Redis script does)
+    compares the times. None without either."""
+    if offset is None and created is None:
+        return None
+    micros = offset // timedelta(microseconds=1) if offset else 0
+    made = created.timestamp() * 1_000_000 if created else 0
+    return f"{micros:015d}.{int(made):017d}"
 
 
 class AIMessage(_Object):
