@@ -80,6 +80,21 @@ async def test_a_redelivered_event_is_applied_once(voipbin: Voipbin, sql: Rows) 
     assert [t for t in await archived(sql, call) if t[0] == "caller"] == [("caller", "Where is my parcel?")]
 
 
+async def test_an_ai_message_delivered_again_under_another_dedup_key_is_recorded_once(
+    voipbin: Voipbin, sql: Rows
+) -> None:
+    # As when a delivery's dedup key was released after a failure that came after its turn was recorded.
+    call = ScriptedCall(bot=MANAGED_BOT)
+    await started(voipbin, call)
+    message = call.ai_message("assistant", "Your parcel is on its way.")
+    again = {**message, "data": {**message["data"], "tm_update": "2026-12-03T08:00:00.000Z"}}
+
+    outcomes = await voipbin.deliver_all([message, again, call.hangup()])
+
+    assert outcomes == ["applied", "duplicate", "applied"]
+    assert (await archived(sql, call))[1:] == [("bot", "Your parcel is on its way.")]
+
+
 async def test_a_caller_transcript_is_answered_by_our_llm_through_the_rest_api(
     voipbin: Voipbin, voipbin_api: FakeVoipbinApi, llm: FakeLLM
 ) -> None:
