@@ -100,6 +100,7 @@ def _responder(settings: Settings, llm: AsyncOpenAI | None, metrics: Metrics) ->
         temperature=settings.llm_temperature,
         timeout_s=settings.llm_timeout_s,
         fallback_line=settings.fallback_line,
+        max_chars=settings.answer_max_chars,
         metrics=metrics,
     )
 

@@ -229,11 +229,17 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings):
     llm_timeout_s: float = Field(
         default=4.0, gt=0, description="Hard limit; the caller hears the fallback after it."
     )
+    answer_max_chars: int = Field(
+        default=300,
+        ge=40,
+        description="Longest answer spoken, in characters (about 20 s of speech at the default): a longer "
+        "one is cut at a sentence boundary. Answers are made sayable first (docs/speech.md).",
+    )
     system_prompt: str = Field(
-        default="You are a helpful phone assistant. Your answers are spoken aloud: keep them short, plain "
-        "and friendly, with no lists, markdown or emoji. Use what you remember about the caller when it "
-        "helps, and never read out their phone number.",
-        description="The start of every prompt; the caller's memory follows it.",
+        default="You are a helpful, friendly phone assistant. Use what you remember about the caller when "
+        "it helps, and never read out their phone number.",
+        description="The start of every prompt; the rules of a spoken answer, then the caller's memory "
+        "follow it.",
     )
     fallback_line: str = Field(
         default="Sorry, I didn't catch that just now. Could you say it again?",

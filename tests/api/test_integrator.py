@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from callmemory.conversation.brief import NEW_CALLER
+from callmemory.conversation.prompt import instructions
 from callmemory.settings import Settings
 from support.api import BOT_A, BOT_A_KEY, BOT_B, CALLER, Api, caller_path
 from support.app import summarise_queued
@@ -74,7 +75,7 @@ async def test_the_api_finds_the_caller_the_webhook_recorded_however_the_number_
 async def test_a_caller_never_seen_gets_the_bare_system_prompt(api: Api, settings: Settings) -> None:
     body = (await api.get(f"{caller_path()}/context")).json()
 
-    assert body["messages"] == [{"role": "system", "content": settings.system_prompt}]
+    assert body["messages"] == [{"role": "system", "content": instructions(settings.system_prompt)}]
     assert (body["returning"], body["greeting"]) == (False, settings.greeting_new)
 
 

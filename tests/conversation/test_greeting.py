@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from callmemory.memory.greeting import Greetings
 from callmemory.settings import Settings
 from support.app import summarise_queued
 from support.llm import FakeLLM
@@ -60,3 +61,23 @@ async def test_a_newer_call_replaces_a_stale_prepared_greeting_with_the_template
 
     assert "I want to cancel my contract" in greeting
     assert [r.next_greeting for r in await sql("SELECT next_greeting FROM callers")] == [None]
+
+
+async def test_the_template_quotes_the_topic_without_the_callers_greeting_or_introduction(
+    phone: Phone,
+) -> None:
+    await phone.call("Hello again, it's Maria Lopez. Any news on order 48213?")
+
+    _, greeting = await phone.ring()
+
+    assert greeting.startswith('Welcome back! Last time you told me: "Any news on order 48213".')
+
+
+async def test_a_last_call_of_nothing_but_hello_again_gives_the_template_without_a_topic(
+    phone: Phone,
+) -> None:
+    await phone.call("Hello again.")
+
+    _, greeting = await phone.ring()
+
+    assert greeting == Greetings(new="", returning="").returning_no_topic

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from callmemory.devtools.stub_llm import hold
 from callmemory.settings import Settings
-from support.app import running
+from support.app import running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 
@@ -28,6 +28,20 @@ async def test_the_llm_request_uses_the_configured_model_and_max_tokens(
     assert (request["model"], request["max_tokens"]) == ("my-model", 77)
     assert request["messages"][0]["role"] == "system"
     assert request["messages"][0]["content"].startswith(settings.system_prompt)
+
+
+async def test_a_live_answer_asks_for_its_own_max_tokens_whatever_a_summary_asks_for(
+    settings: Settings, llm: FakeLLM
+) -> None:
+    tuned = settings.model_copy(update={"llm_max_tokens": 77, "summary_max_tokens": 555})
+    async with running(tuned) as client:
+        await Phone(client).call("My router is broken.")
+    await summarise_queued(tuned)
+
+    asked = [
+        (r["messages"][0]["content"].startswith(tuned.system_prompt), r["max_tokens"]) for r in llm.requests
+    ]
+    assert asked == [(True, 77), (False, 555)]
 
 
 async def test_a_slow_llm_gives_the_fallback_line_within_the_time_limit_and_the_turn_is_kept(

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callmemory.conversation.prompt import PromptBuilder
+from callmemory.conversation.prompt import SPOKEN_ANSWERS, PromptBuilder, instructions
 from callmemory.conversation.tokens import TokenCounter
 from callmemory.core.events import Role
 from callmemory.core.identity import CallerId
@@ -30,7 +30,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def memory_tokens(settings: Settings, request: dict[str, Any]) -> int:
     """The memory context of a request the LLM got, counted as the budget counts it."""
     system, *chat = request["messages"]
-    context = str(system["content"]).removeprefix(settings.system_prompt).strip()
+    context = str(system["content"]).removeprefix(instructions(settings.system_prompt)).strip()
     return COUNTER.count(context) + sum(COUNTER.count(str(m["content"])) for m in chat)
 
 
@@ -142,9 +142,19 @@ def test_a_first_time_caller_gets_the_bare_system_prompt() -> None:
     prompt = PromptBuilder("You are a bot.", COUNTER, 200).build(memory, current_call_id="c1")
 
     assert [(m.role, m.content) for m in prompt.messages] == [
-        ("system", "You are a bot."),
+        ("system", f"You are a bot.\n\n{SPOKEN_ANSWERS}"),
         ("user", "Hello?"),
     ]
+
+
+def test_every_prompt_asks_for_short_plain_spoken_answers_after_the_operators_own() -> None:
+    memory = CallerMemory(caller=CALLER, call_count=3, recent=(_turn(1, 1, "Hello?"),))
+
+    system = PromptBuilder("You are Acme's bot.", COUNTER, 200).build(memory, "c2").messages[0].content
+
+    assert system.startswith("You are Acme's bot.\n\nYour answers are spoken aloud on a phone call.")
+    for rule in ("one or two short, plain sentences", "no lists", "markdown", "placeholders", "sign-off"):
+        assert rule in system
 
 
 def test_the_profile_is_told_to_the_model_in_plain_sentences() -> None:

@@ -94,6 +94,21 @@ async def test_llm_fallbacks_are_counted_by_reason(
     assert seen.value("callmemory_llm_request_seconds_count", purpose="answer", outcome="fallback") == 2
 
 
+async def test_answers_are_counted_by_form_and_their_shaping_by_reason(
+    client: httpx.AsyncClient, phone: Phone, llm: FakeLLM
+) -> None:
+    replies = iter(["Sure, done.", "I sent it to [address]. Anything else?", "[Your Name]"])
+    llm.reply = lambda messages: next(replies)
+    await phone.call("One?", "Two?", "Three?")
+
+    seen = await scrape(client)
+
+    forms = ("as_written", "shaped", "unsayable")
+    assert [seen.value("callmemory_answers_total", form=form) for form in forms] == [1, 1, 1]
+    assert seen.value("callmemory_answers_shaped_total", reason="placeholder") == 2
+    assert seen.value("callmemory_llm_fallbacks_total", reason="unsayable") == 1
+
+
 async def test_pending_archives_and_the_flusher_that_archives_them_are_measured(
     settings: Settings, llm: FakeLLM, postgres: Outage
 ) -> None:

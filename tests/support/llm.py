@@ -4,7 +4,55 @@ A served stub rather than transport patching: the openai SDK's HTTP stack is its
 moved between httpx packages), and a socket is the one boundary every version must cross.
 """
 
+from dataclasses import dataclass
+
 from callmemory.devtools.stub_llm import StubLLM as FakeLLM
 from callmemory.devtools.stub_llm import StubServer as LLMServer
 
-__all__ = ["FakeLLM", "LLMServer"]
+__all__ = ["MISBEHAVIOURS", "FakeLLM", "LLMServer", "Misbehaviour"]
+
+
+@dataclass(frozen=True)
+class Misbehaviour:
+    """An answer written after the defects a small real model showed on the phone (issue 20: markdown,
+    letters, placeholders, answers cut at max_tokens, monologues), and what the caller must hear of it
+    once it is made sayable (at the default CALLMEMORY_ANSWER_MAX_CHARS)."""
+
+    answer: str
+    heard: str
+    finish_reason: str = "stop"
+
+    def on(self, llm: FakeLLM) -> str:
+        """Make `llm` answer so; returns what the caller must hear."""
+        llm.reply = lambda messages: self.answer
+        llm.finish_reason = self.finish_reason
+        return self.heard
+
+
+MISBEHAVIOURS = {
+    "a letter with markdown, a list, a placeholder and a sign-off": Misbehaviour(
+        "Dear Maria,\n\nThank you for reaching out to us about your order **#48213**. I'm happy to help!"
+        "\n\nHere's what I found:\n\n- Your order was shipped on *Monday*.\n- It will be delivered to "
+        "[address] by Friday.\n\nIf you have any other questions, please don't hesitate to contact us."
+        "\n\nBest regards,\nAlex",
+        "Thank you for reaching out to us about your order #48213. I'm happy to help! Here's what I found. "
+        "Your order was shipped on Monday. If you have any other questions, please don't hesitate to "
+        "contact us.",
+    ),
+    "an answer cut off at max_tokens": Misbehaviour(
+        "Sure. I have booked the engineer for Tuesday morning. Thank",
+        "Sure. I have booked the engineer for Tuesday morning.",
+        finish_reason="length",
+    ),
+    "a monologue": Misbehaviour(
+        "I understand that you are having trouble with your internet connection, and I am sorry to hear "
+        "that. There are several things that could be causing the problem. First, your router may need to "
+        "be restarted. Second, there may be an outage in your area, which our technical team would be able "
+        "to confirm for you. Third, the cables between your router and the wall socket may be loose or "
+        "damaged, so please check them carefully. If none of these steps help, I would recommend that you "
+        "contact our technical support team, who will be able to run a full diagnostic on your line.",
+        "I understand that you are having trouble with your internet connection, and I am sorry to hear "
+        "that. There are several things that could be causing the problem. First, your router may need to "
+        "be restarted.",
+    ),
+}

@@ -19,6 +19,20 @@ from callmemory.core.events import Role
 from callmemory.memory.profile import PROFILE
 from callmemory.memory.types import CallerMemory, CallSummary, Turn
 
+# Said to the model whatever the operator's system prompt is: every answer is spoken by a voice, and what
+# it cannot say is cut out afterwards anyway (conversation/speech.py), so asking first saves the tokens.
+SPOKEN_ANSWERS = (
+    "Your answers are spoken aloud on a phone call. Answer in one or two short, plain sentences, the way "
+    "a person talks: no lists, headings, markdown, links or emoji, no placeholders such as [name], and "
+    "no sign-off as in a letter."
+)
+
+
+def instructions(system_prompt: str) -> str:
+    """What the system message says before the caller's memory: the operator's prompt, then how to
+    answer on the phone."""
+    return f"{system_prompt}\n\n{SPOKEN_ANSWERS}"
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -72,7 +86,7 @@ class _Piece:
 
 class PromptBuilder:
     def __init__(self, system_prompt: str, counter: TokenCounter, budget_tokens: int) -> None:
-        self._system_prompt = system_prompt
+        self._system_prompt = instructions(system_prompt)
         self._counter = counter
         self._budget = budget_tokens
 

@@ -1,4 +1,5 @@
-"""Answers from the LLM, within a hard time limit, with a fallback line when the provider fails."""
+"""Answers from the LLM, within a hard time limit, made sayable, with a fallback line when the provider
+fails or nothing sayable is left."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from callmemory.conversation.prompt import Message
+from callmemory.conversation.speech import Spoken, speakable
 from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
 
@@ -38,12 +40,15 @@ def _param(message: Message) -> ChatCompletionMessageParam:
     return {"role": "assistant", "content": message.content}
 
 
-def _content(completion: object) -> str:
-    """The first choice's message text of a chat completion's JSON; "" when it has none."""
+def _spoken(completion: object, max_chars: int) -> Spoken:
+    """The first choice's message text of a chat completion's JSON, made sayable; "" when it has none.
+
+    A choice that finished for "length" was cut at max_tokens, mid-sentence.
+    """
     match completion:
-        case {"choices": [{"message": {"content": str(content)}}, *_]}:
-            return content.strip()
-    return ""
+        case {"choices": [{"message": {"content": str(content)}} as choice, *_]}:
+            return speakable(content, cut_off=choice.get("finish_reason") == "length", max_chars=max_chars)
+    return Spoken("")
 
 
 class OpenAIResponder:
@@ -58,6 +63,7 @@ class OpenAIResponder:
         temperature: float,
         timeout_s: float,
         fallback_line: str,
+        max_chars: int,
         metrics: Metrics | None = None,
     ) -> None:
         self._client = client
@@ -66,6 +72,7 @@ class OpenAIResponder:
         self._temperature = temperature
         self._timeout_s = timeout_s
         self._fallback = fallback_line
+        self._max_chars = max_chars
         self._metrics = metrics or Metrics()
 
     async def answer(self, messages: Sequence[Message]) -> Answer:
@@ -77,7 +84,7 @@ class OpenAIResponder:
         return answer
 
     async def _ask(self, messages: Sequence[Message]) -> tuple[Answer, str]:
-        """The answer, and when it is the fallback line, why (timeout, error, empty)."""
+        """The answer, and when it is the fallback line, why (timeout, error, empty, unsayable)."""
         started = time.perf_counter()
         try:
             # The SDK has its own timeout, but it restarts per retry and per read; this one is the
@@ -109,12 +116,19 @@ class OpenAIResponder:
             # The error's text can quote the provider's echo of the prompt: its type and status only.
             log.warning("LLM request failed (%s); the caller hears the fallback line", describe_error(exc))
             return Answer(self._fallback, fallback=True), "error"
-        text = _content(completion)
-        if not text:
+        spoken = _spoken(completion, self._max_chars)
+        if not spoken.text and not spoken.shaped:
             log.warning("LLM returned an empty answer; the caller hears the fallback line")
             return Answer(self._fallback, fallback=True), "empty"
+        self._metrics.count_answer(spoken.shaped, sayable=bool(spoken.text))
+        if not spoken.text:
+            log.warning(
+                "LLM answer had nothing sayable once shaped (%s); the caller hears the fallback line",
+                ", ".join(sorted(spoken.shaped)),
+            )
+            return Answer(self._fallback, fallback=True), "unsayable"
         log.debug("LLM answered in %.0f ms", (time.perf_counter() - started) * 1000)
-        return Answer(text), ""
+        return Answer(spoken.text), ""
 
 
 class OfflineResponder:

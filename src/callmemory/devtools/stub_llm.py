@@ -72,6 +72,7 @@ class StubLLM:
     summary: Callable[[list[dict[str, Any]]], str] = summarise  # for requests asking for a JSON object
     delay_s: float = 0.0
     status: int = 200  # anything else: the provider fails with that status
+    finish_reason: str = "stop"  # of every answer; "length" says it was cut at max_tokens, as a model does
     requests: list[dict[str, Any]] = field(default_factory=list)
     keep_requests: bool = True  # False for a long-running stub: `requests` would grow without end
     log_path: Path | None = None  # each request appended as one JSON line
@@ -97,20 +98,22 @@ class StubLLM:
             return JSONResponse(error, status_code=self.status)
         wants_json = (body.get("response_format") or {}).get("type") == "json_object"
         answer = (self.summary if wants_json else self.reply)(body["messages"])
-        return JSONResponse(completion(answer, body.get("model", "stub")))
+        return JSONResponse(completion(answer, body.get("model", "stub"), self.finish_reason))
 
     def prompt_text(self, index: int = -1) -> str:
         """Everything the LLM was shown in one request, as one string."""
         return "\n".join(m["content"] for m in self.requests[index]["messages"])
 
 
-def completion(text: str, model: str) -> dict[str, Any]:
+def completion(text: str, model: str, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "choices": [
+            {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 

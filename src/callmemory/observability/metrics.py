@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Final
@@ -34,6 +34,7 @@ from callmemory.observability import context
 from callmemory.observability.tracing import Span, Spans
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+_ANSWER_FORMS: Final = ("as_written", "shaped", "unsayable")
 
 # Memory reads are Redis round trips (ms); rehydration, archive writes and LLM calls take longer.
 _FAST: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -92,7 +93,25 @@ class Metrics:
         )
         self.llm_fallbacks = Counter(
             "callmemory_llm_fallbacks",
-            "Turns answered with the fallback line, by reason (timeout, error, empty).",
+            "Turns answered with the fallback line, by reason (timeout, error, empty, unsayable).",
+            ["reason"],
+            registry=r,
+        )
+        self.answers = Counter(
+            "callmemory_answers",
+            "LLM answers by form: as_written (spoken as the model wrote them), shaped (made sayable "
+            "first: cleaned or cut, docs/speech.md), unsayable (nothing sayable left: the fallback line "
+            "was spoken).",
+            ["form"],
+            registry=r,
+        )
+        for form in _ANSWER_FORMS:
+            self.answers.labels(form=form)  # every form is shown from the start, at 0
+        self.answers_shaped = Counter(
+            "callmemory_answers_shaped",
+            "What was changed in LLM answers before they were spoken, by reason (markdown, list, newlines, "
+            "emoji, salutation, signoff, placeholder, cut_at_sentence, capped); one answer may count "
+            "under several.",
             ["reason"],
             registry=r,
         )
@@ -162,6 +181,14 @@ class Metrics:
             finally:
                 histogram.labels(**found).observe(time.perf_counter() - started)
                 _describe(span, found)
+
+    def count_answer(self, shaped: Iterable[str], *, sayable: bool) -> None:
+        """Count one LLM answer: its form, and each reason it was shaped for."""
+        reasons = list(shaped)
+        form = "unsayable" if not sayable else "shaped" if reasons else "as_written"
+        self.answers.labels(form=form).inc()
+        for reason in reasons:
+            self.answers_shaped.labels(reason=reason).inc()
 
     @contextmanager
     def webhook(self, platform: str) -> Iterator[WebhookEvent]:
