@@ -127,6 +127,7 @@ class StubLLM:
     refuses: frozenset[str] = frozenset()  # response_format types refused, as `refusal` says it
     refusal: Refusal = "openai"
     cut_at_max_tokens: bool = False  # a real server's answer ends at max_tokens (cl100k tokens here)
+    context_tokens: int | None = None  # a prompt plus max_tokens beyond this is refused, as llama.cpp does
     requests: list[dict[str, Any]] = field(default_factory=list)
     keep_requests: bool = True  # False for a long-running stub: `requests` would grow without end
     log_path: Path | None = None  # each request appended as one JSON line
@@ -147,6 +148,8 @@ class StubLLM:
         if kind in self.refuses:
             status, error = refusal(self.refusal, kind)
             return JSONResponse(error, status_code=status)
+        if (too_long := self._beyond_context(body)) is not None:
+            return JSONResponse(too_long, status_code=400)
         received = time.monotonic()
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -166,6 +169,22 @@ class StubLLM:
         if self.cut_at_max_tokens and body.get("max_tokens") is not None:
             reply = _cut(reply, int(body["max_tokens"]))
         return JSONResponse(completion(reply.text, body.get("model", "stub"), reply.finish_reason))
+
+    def _beyond_context(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """llama-cpp-python's answer to a request longer than the model's context, else None."""
+        if self.context_tokens is None:
+            return None
+        prompt = sum(_tokens().count(m["content"]) for m in body["messages"])
+        completion_tokens = int(body.get("max_tokens") or 0)
+        if prompt + completion_tokens <= self.context_tokens:
+            return None
+        message = (
+            f"This model's maximum context length is {self.context_tokens} tokens. However, you requested "
+            f"{prompt + completion_tokens} tokens ({prompt} in the messages, {completion_tokens} in the "
+            "completion). Please reduce the length of the messages or completion."
+        )
+        error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+        return {"error": {**error, "code": "context_length_exceeded"}}
 
     def prompt_text(self, index: int = -1) -> str:
         """Everything the LLM was shown in one request, as one string."""

@@ -99,7 +99,7 @@ class Summariser:
     def first_plan(self, task: SummaryTask) -> Plan:
         """The plan of a job's first request in this claim: after a timeout, less transcript."""
         if reason_of(task.last_error) is Reason.TIMEOUT:
-            return self._shorter(task, self._base, self._base.transcript_tokens // 4) or self._base
+            return self._shorter(task, self._base, _SHORTEST_TRANSCRIPT) or self._base
         return self._base
 
     def next_plan(self, task: SummaryTask, plan: Plan, reason: Reason) -> Plan | None:
