@@ -11,7 +11,7 @@ from typing import Any
 from callmemory.devtools.stub_llm import summarise
 from callmemory.settings import Settings
 from support.app import summarise_queued
-from support.llm import FakeLLM, summary_requests
+from support.llm import FakeLLM, summary_requests, wordy, wrong_keys
 from support.phone import Phone
 
 Rows = Callable[..., Any]
@@ -24,10 +24,6 @@ async def next_call(phone: Phone, llm: FakeLLM) -> tuple[str, str]:
     call_id, greeting = await phone.ring()
     await phone.say(call_id, NOTHING_NEW)
     return greeting, llm.prompt_text()
-
-
-def wrong_keys(messages: list[dict[str, Any]]) -> str:
-    return json.dumps({"summary": "The caller has a leaking dishwasher.", "greeting": "Hello again!"})
 
 
 async def test_right_json_with_wrong_keys_ends_in_the_fallback_and_the_next_call_sees_it(
@@ -109,11 +105,6 @@ async def test_an_answer_cut_at_max_tokens_is_asked_again_with_more_tokens(
 ) -> None:
     await phone.call(FACT)
     llm.cut_at_max_tokens = True
-
-    def wordy(messages: list[dict[str, Any]]) -> str:
-        right = json.loads(summarise(messages))
-        return json.dumps({**right, "caller_summary": right["caller_summary"] + " Still leaking." * 250})
-
     llm.summary = wordy
 
     await summarise_queued(settings)

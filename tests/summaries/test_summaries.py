@@ -9,7 +9,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from callmemory.devtools.stub_llm import summarise
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.services import open_services
 from callmemory.settings import Settings

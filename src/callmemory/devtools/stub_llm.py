@@ -103,7 +103,7 @@ def refusal(style: Refusal, kind: str) -> tuple[int, dict[str, Any]]:
             "code": None,
         }
         return 400, {"error": error}
-    detail = [
+    detail: list[dict[str, Any]] = [
         {
             "type": "literal_error",
             "loc": ("body", "response_format", "type"),
@@ -112,9 +112,9 @@ def refusal(style: Refusal, kind: str) -> tuple[int, dict[str, Any]]:
             "ctx": {"expected": "'text' or 'json_object'"},
         }
     ]
-    return 500, {
-        "error": {"message": str(detail), "type": "internal_server_error", "param": None, "code": None}
-    }
+    # As llama-cpp-python 0.3.36 answers it (its message then quotes where in its code it was raised).
+    message = f"1 validation error:\n  {detail[0]}\n"
+    return 500, {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}}
 
 
 @dataclass
