@@ -19,8 +19,10 @@ Against another tree's code (the figures before a change), with this script and 
 
 The service runs in this process (its app, lifespan and in-loop summary worker) on a database and key
 prefix of its own on the servers the tests use, with its default settings but these: OPENAI_BASE_URL
-the local server, summaries in this event loop, and --answer-tokens for the live answers' max_tokens
-(a CPU model writes a few tokens a second, so the default 200 would keep the server busy for minutes).
+the local server, summaries in this event loop, --answer-tokens for the live answers' max_tokens (a
+CPU model writes 10-30 tokens a second here, so the default 200 would keep the server busy for
+minutes) and --llm-timeout-s for their limit (default 4 s, as the service's; longer, to see how long
+the answers really take while summaries run).
 A call rings, says each of --turns lines with --pause-s between them (the bot's answer being spoken, the
 caller thinking) and hangs up; the next call follows at once. Then the script waits up to --settle-s
 for every summary job to end: done (the model's summary, schema-valid), degraded (the fallback made from
@@ -163,6 +165,7 @@ async def main(args: argparse.Namespace) -> None:
                 openai_base_url=url,
                 summary_worker=True,
                 llm_max_tokens=args.answer_tokens,
+                llm_timeout_s=args.llm_timeout_s,
             )
             engine = create_async_engine(stores[0])
             started = time.monotonic()
@@ -204,6 +207,9 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=2, help="caller lines per call")
     parser.add_argument("--pause-s", type=float, default=2.0, help="before each caller line")
     parser.add_argument("--answer-tokens", type=int, default=60, help="the live answers' max_tokens")
+    parser.add_argument(
+        "--llm-timeout-s", type=float, default=4.0, help="the live answers' limit (the default: 4)"
+    )
     parser.add_argument("--settle-s", type=float, default=600, help="longest wait for summaries at the end")
     parser.add_argument("--server-log", default="/tmp/real_model_llama_server.log")
     asyncio.run(main(parser.parse_args()))

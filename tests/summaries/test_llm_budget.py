@@ -40,14 +40,17 @@ async def answer_in_flight(
 
 
 async def test_a_summary_on_the_live_answers_endpoint_starts_only_after_the_answer_in_flight(
-    phone: Phone, llm: FakeLLM, settings: Settings, redis: Redis
+    llm: FakeLLM, settings: Settings, redis: Redis
 ) -> None:
-    await phone.call("My dishwasher with serial DW-7731 is leaking.")
-    llm.summary_delay_s = 0.0
-    speaking = await answer_in_flight(phone, llm, redis, settings)
+    patient = settings.model_copy(update={"llm_timeout_s": 10.0})  # the answer ends at the LLM's pace
+    async with running(patient) as client:
+        phone = Phone(client)
+        await phone.call("My dishwasher with serial DW-7731 is leaking.")
+        llm.summary_delay_s = 0.0
+        speaking = await answer_in_flight(phone, llm, redis, settings, delay_s=2.5)
 
-    await summarise_queued(settings)
-    await speaking
+        await summarise_queued(settings)
+        await speaking
 
     [(_, answered)] = spans(llm, "answer")[-1:]
     [(summary_received, _)] = spans(llm, "summary")

@@ -26,6 +26,13 @@ async def next_call(phone: Phone, llm: FakeLLM) -> tuple[str, str]:
     return greeting, llm.prompt_text()
 
 
+async def greeted_with_the_models_summary(phone: Phone, llm: FakeLLM, sql: Rows) -> bool:
+    """Whether the job is done and the next call is greeted as the (stub) model prepared it."""
+    done = await sql("SELECT call_id FROM summary_jobs") == []
+    greeting, _ = await next_call(phone, llm)
+    return done and greeting.startswith("Welcome back! Last time: The caller said: My dishwasher")
+
+
 async def test_right_json_with_wrong_keys_ends_in_the_fallback_and_the_next_call_sees_it(
     phone: Phone, llm: FakeLLM, settings: Settings, sql: Rows
 ) -> None:
@@ -95,9 +102,7 @@ async def test_of_two_objects_the_first_is_the_summary(
 
     await summarise_queued(settings)
 
-    assert await sql("SELECT call_id FROM summary_jobs") == []
-    greeting, _ = await next_call(phone, llm)
-    assert greeting.startswith("Welcome back! Last time: The caller said: My dishwasher")  # the model's
+    assert await greeted_with_the_models_summary(phone, llm, sql)
 
 
 async def test_an_answer_cut_at_max_tokens_is_asked_again_with_more_tokens(
@@ -110,9 +115,7 @@ async def test_an_answer_cut_at_max_tokens_is_asked_again_with_more_tokens(
     await summarise_queued(settings)
 
     assert [r["max_tokens"] for r in summary_requests(llm)] == [600, 1200]
-    assert await sql("SELECT call_id FROM summary_jobs") == []
-    greeting, _ = await next_call(phone, llm)
-    assert greeting.startswith("Welcome back! Last time: The caller said: My dishwasher")  # the model's
+    assert await greeted_with_the_models_summary(phone, llm, sql)
 
 
 async def test_an_answer_always_cut_is_named_truncated_and_ends_in_the_fallback(
@@ -140,9 +143,7 @@ async def test_a_summary_slower_than_a_live_answer_may_be_still_gets_through(
 
     await summarise_queued(settings.model_copy(update={"llm_timeout_s": 0.3}))
 
-    assert await sql("SELECT call_id FROM summary_jobs") == []
-    greeting, _ = await next_call(phone, llm)
-    assert greeting.startswith("Welcome back! Last time: The caller said: My dishwasher")  # the model's
+    assert await greeted_with_the_models_summary(phone, llm, sql)
 
 
 async def test_a_timeout_is_named_and_retried_later_with_less_transcript(

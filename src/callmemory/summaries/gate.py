@@ -4,12 +4,11 @@ A server on CPU (llama.cpp) answers one request after another, and a client's ti
 generation there: a summary started just before a caller speaks makes the caller wait for all of it,
 past the live answer's deadline. So while summaries share the live answers' endpoint, each live answer
 is noted in Redis (the summary worker is another process) and a summary starts only when none is in
-flight nor ended within the quiet time. A summary already running is not stopped: the quiet time is
+flight nor was within the quiet time. A summary already running is not stopped: the quiet time is
 the margin.
 
-One sorted set per deployment: a member per live answer, scored with the time until which it counts (its
-deadline while in flight, then the end of its quiet time), so that an answer whose process died stops
-counting by itself.
+One sorted set per deployment: a member per live answer in flight, scored with its deadline, so that an
+answer whose process died stops counting by itself; a finished answer's member is removed.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from callmemory.conversation.prompt import Message
 from callmemory.conversation.responder import Answer, Responder
@@ -43,36 +43,40 @@ class LiveAnswers:
         self._quiet_s = quiet_s
 
     async def began(self, token: str) -> None:
-        await self._note(token, self._answer_timeout_s + self._quiet_s)
+        # Counted until its deadline at most: an answer whose process died stops counting by itself.
+        await self._note(lambda pipe: pipe.zadd(self._key, {token: time.time() + self._answer_timeout_s + 1}))
 
     async def ended(self, token: str) -> None:
-        await self._note(token, self._quiet_s)
+        # Removed, so that no key outlives the answers (an empty sorted set is no key).
+        await self._note(lambda pipe: pipe.zrem(self._key, token))
 
-    async def _note(self, token: str, counts_for_s: float) -> None:
+    async def _note(self, command: Callable[[Pipeline], object]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(self._key, {token: time.time() + counts_for_s})
-                pipe.expire(self._key, int(self._answer_timeout_s + self._quiet_s) + 60)
+                command(pipe)
+                pipe.expire(self._key, int(self._answer_timeout_s) + 60)
                 await pipe.execute()
         except HOT_STORE_ERRORS as exc:
             # Only the summaries' courtesy is lost; the caller's answer goes on.
             log.debug("could not note a live answer in Redis: %s", describe_error(exc))
 
     async def busy(self) -> bool:
-        """Whether a live answer is in flight or ended within the quiet time."""
-        now = time.time()
+        """Whether a live answer is in flight."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(self._key, "-inf", now)
+            pipe.zremrangebyscore(self._key, "-inf", time.time())
             pipe.zcard(self._key)
             _, live = await pipe.execute()
         return bool(live)
 
     async def wait_quiet(self) -> None:
-        """Return when no live answer counts; at once when Redis cannot say (summaries are not held up
-        by a Redis outage, which the live path has to cope with anyway)."""
+        """Return when no live answer is in flight, nor was for the quiet time since one was seen; at once
+        when Redis cannot say (summaries are not held up by a Redis outage, which the live path has to
+        cope with anyway)."""
         try:
-            while await self.busy():  # noqa: ASYNC110 - the answers are in another process: polled
-                await asyncio.sleep(_POLL_S)
+            while await self.busy():
+                while await self.busy():  # noqa: ASYNC110 - the answers are in another process: polled
+                    await asyncio.sleep(_POLL_S)
+                await asyncio.sleep(self._quiet_s)  # the caller's next turn often follows soon
         except HOT_STORE_ERRORS as exc:
             log.debug("could not read live answers from Redis: %s", describe_error(exc))
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy import case, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
 
 from callmemory.core.events import CallRef
 from callmemory.core.identity import CallerId
@@ -144,38 +145,33 @@ class SummaryQueue:
         summary since this task was read — then this job is due again at once, to fold into that one.
         The call's stored summary is kept (the platform's) unless it is `replaces` (a fallback's).
         """
-        try:
-            async with self._sessions.begin() as session:
-                deleted = (
-                    await session.execute(
-                        delete(SummaryJob)
-                        .where(SummaryJob.call_id == task.job_id)
-                        .returning(SummaryJob.call_id)
-                    )
-                ).scalar_one_or_none()
-                if deleted is None:
-                    return None
-                return await self._store(session, task, result, replaces)
-        except _Stale:
-            await self.retry(task, delay_s=0, error="the caller's summary changed meanwhile", counts=False)
-            return None
+        done = delete(SummaryJob).where(SummaryJob.call_id == task.job_id).returning(SummaryJob.call_id)
+        return await self._finish(task, result, done, replaces)
 
     async def degrade(self, task: SummaryTask, result: SummaryResult, *, error: str) -> CallerMemory | None:
         """Store a fallback result, and park the job as degraded (`requeue` makes it due again); None as
         for `complete`."""
+        parked = (
+            update(SummaryJob)
+            .where(SummaryJob.call_id == task.job_id, SummaryJob.attempts == task.attempt)
+            .values(not_before=_PARKED, last_error=f"{DEGRADED} ({error})"[:1000])
+            .returning(SummaryJob.call_id)
+        )
+        return await self._finish(task, result, parked, None)
+
+    async def _finish(
+        self,
+        task: SummaryTask,
+        result: SummaryResult,
+        job: ReturningDelete[Any] | ReturningUpdate[Any],
+        replaces: str | None,
+    ) -> CallerMemory | None:
+        """`job` (which returns the job's id when it was still there) and the result, in one transaction."""
         try:
             async with self._sessions.begin() as session:
-                parked = (
-                    await session.execute(
-                        update(SummaryJob)
-                        .where(SummaryJob.call_id == task.job_id, SummaryJob.attempts == task.attempt)
-                        .values(not_before=_PARKED, last_error=f"{DEGRADED} ({error})"[:1000])
-                        .returning(SummaryJob.call_id)
-                    )
-                ).scalar_one_or_none()
-                if parked is None:
+                if (await session.execute(job)).scalar_one_or_none() is None:
                     return None
-                return await self._store(session, task, result, None)
+                return await self._store(session, task, result, replaces)
         except _Stale:
             await self.retry(task, delay_s=0, error="the caller's summary changed meanwhile", counts=False)
             return None
