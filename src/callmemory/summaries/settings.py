@@ -82,10 +82,12 @@ class SummarySettings(BaseModel):
     summary_yield_to_live: bool = Field(
         default=True,
         description="When summaries share the live answers' endpoint, a summary starts only while no live "
-        "answer is in flight (counted in Redis, across processes) nor ended within summary_quiet_s.",
+        "answer is in flight (noted in Redis, across processes), and summary_quiet_s after one was seen.",
     )
     summary_quiet_s: float = Field(
-        default=1.0, ge=0, description="How long after a live answer a summary on a shared endpoint waits."
+        default=1.0,
+        ge=0,
+        description="How long a summary on a shared endpoint waits after a live answer it saw.",
     )
 
     @model_validator(mode="after")
