@@ -1,5 +1,5 @@
-"""`callmemory serve | summarise | migrate | simulate | forget | export | stats | quarantine`: the
-operator's commands."""
+"""`callmemory serve | summarise | migrate | simulate | forget | export | stats | quarantine | summaries`:
+the operator's commands."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def _webhook_auth(settings: Settings) -> str:
 
 def _start_summary_process(settings: Settings, log_level: str) -> SummaryProcess | None:
     """The summary worker in a process of its own (see summaries/process.py); the web workers run none."""
-    if not settings.summary_worker or not settings.openai_api_key:
+    if not settings.summary_worker or settings.summary_key is None:
         return None
     from callmemory.summaries.process import SummaryProcess
 
@@ -317,11 +317,44 @@ def quarantine(args: argparse.Namespace) -> None:
         _print_json(_admin(lambda settings: admin.quarantine_retry(settings, args.call)))
 
 
+def summaries(args: argparse.Namespace) -> None:
+    from callmemory.ops import admin
+
+    if args.action == "status":
+        _print_json(_admin(admin.summaries_status))
+        return
+    if (args.bot is None) != (args.caller is None):
+        print("callmemory summaries requeue: --caller and --bot go together", file=sys.stderr)
+        sys.exit(admin.BAD_INPUT)
+    _print_json(
+        _admin(
+            lambda settings: admin.summaries_requeue(
+                settings, degraded_only=args.degraded, bot=args.bot, caller=args.caller
+            )
+        )
+    )
+
+
+def _add_summaries_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p_summaries = commands.add_parser(
+        "summaries",
+        help="summary jobs: status (due, waiting, degraded by reason); requeue (try the LLM again)",
+    )
+    p_summaries.add_argument("action", choices=["status", "requeue"])
+    p_summaries.add_argument(
+        "--degraded", action="store_true", help="requeue only the jobs summarised from the transcript"
+    )
+    p_summaries.add_argument("--bot", help="requeue only this caller's jobs: the bot's number, E.164")
+    p_summaries.add_argument("--caller", help="requeue only this caller's jobs: their number, E.164")
+    p_summaries.set_defaults(run=summaries)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="callmemory", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_service_commands(commands)
     _add_operator_commands(commands)
+    _add_summaries_command(commands)
     args = parser.parse_args(argv)
     args.run(args)
 

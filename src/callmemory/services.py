@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from openai import AsyncOpenAI, DefaultAioHttpClient
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,6 +34,8 @@ from callmemory.platforms.voipbin import client as voipbin_api
 from callmemory.platforms.voipbin.bridge import VoipbinBridge
 from callmemory.platforms.voipbin.state import VoipbinState
 from callmemory.settings import Settings
+from callmemory.summaries.formats import Format, Formats
+from callmemory.summaries.gate import Announced, LiveAnswers
 from callmemory.summaries.queue import SummaryQueue
 from callmemory.summaries.summariser import Summariser
 from callmemory.summaries.worker import SummaryWorker
@@ -56,6 +59,40 @@ class Services:
     metrics: Metrics
 
 
+def _llm_client(api_key: SecretStr, base_url: str | None, timeout_s: float) -> AsyncOpenAI:
+    return AsyncOpenAI(
+        api_key=api_key.get_secret_value(),
+        base_url=base_url,
+        timeout=timeout_s,
+        # A live answer's retry would blow the turn's time budget (the caller hears the fallback line
+        # instead); a summary's is the worker's to decide, with a changed request.
+        max_retries=0,
+        # aiohttp as the SDK's transport: the default httpx one costs several times the CPU per
+        # request, and the LLM call is on every speech turn's path.
+        http_client=DefaultAioHttpClient(),
+    )
+
+
+def _summary_llm(settings: Settings) -> AsyncOpenAI | None:
+    """The summaries' own client: their endpoint, key and time limit, apart from the live answers'."""
+    key = settings.summary_key
+    if key is None:
+        return None
+    return _llm_client(key, settings.summary_base_url or settings.openai_base_url, settings.summary_timeout_s)
+
+
+def _live_answers(settings: Settings, redis: Redis) -> LiveAnswers | None:
+    """Where live answers are noted for summaries to give way to them, when they share an endpoint."""
+    if not (settings.summary_yield_to_live and settings.summaries_share_endpoint and settings.openai_api_key):
+        return None
+    return LiveAnswers(
+        redis,
+        prefix=settings.redis_prefix,
+        answer_timeout_s=settings.llm_timeout_s,
+        quiet_s=settings.summary_quiet_s,
+    )
+
+
 def _summary_worker(
     settings: Settings,
     llm: AsyncOpenAI | None,
@@ -64,17 +101,18 @@ def _summary_worker(
     tokens: TokenCounter,
     *,
     metrics: Metrics,
+    live: LiveAnswers | None,
 ) -> SummaryWorker | None:
     if llm is None:
         return None  # jobs stay queued until the service runs with an LLM
     summariser = Summariser(
         llm,
         tokens,
-        model=settings.llm_model,
+        model=settings.summary_model or settings.llm_model,
         timeout_s=settings.summary_timeout_s,
         max_tokens=settings.summary_max_tokens,
         transcript_tokens=settings.summary_transcript_tokens,
-        json_mode=settings.summary_json_mode,
+        formats=Formats(Format.named(settings.summary_format)),
     )
     return SummaryWorker(
         SummaryQueue(sessions),
@@ -86,6 +124,7 @@ def _summary_worker(
         retry_base_s=settings.summary_retry_base_s,
         concurrency=settings.summary_concurrency,
         metrics=metrics,
+        live=live,
     )
 
 
@@ -121,19 +160,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         statement_timeout_s=settings.database_statement_timeout_s,
     )
     llm = (
-        AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout_s,
-            # A retry would blow the turn's time budget; the caller hears the fallback line instead.
-            max_retries=0,
-            # aiohttp as the SDK's transport: the default httpx one costs several times the CPU per
-            # request, and the LLM call is on every speech turn's path.
-            http_client=DefaultAioHttpClient(),
-        )
+        _llm_client(settings.openai_api_key, settings.openai_base_url, settings.llm_timeout_s)
         if settings.openai_api_key
         else None
     )
+    summary_llm = _summary_llm(settings)
     voipbin_http = (
         voipbin_api.client(
             settings.voipbin_api_url,
@@ -159,7 +190,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         sessions = create_sessionmaker(engine)
         tokens = TokenCounter()
-        summaries = _summary_worker(settings, llm, sessions, hot, tokens, metrics=metrics)
+        live = _live_answers(settings, redis)
+        summaries = _summary_worker(settings, summary_llm, sessions, hot, tokens, metrics=metrics, live=live)
+        responder = _responder(settings, llm, metrics)
+        # On a shared endpoint, each live answer is noted for the summaries to give way to.
+        announced = Announced(responder, live) if live is not None else None
         memory = MemoryService(
             hot,
             Archive(engine, timeout_s=settings.database_timeout_s),
@@ -179,7 +214,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         records = CallerRecords(sessions)
         calls = CallHandler(
             memory,
-            _responder(settings, llm, metrics),
+            announced or responder,
             greetings,
             prompt=prompt,
             max_speech_chars=settings.max_speech_chars,
@@ -235,11 +270,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 await upkeep.stop()
             if summaries is not None:
                 await summaries.stop()
+            if announced is not None:
+                await announced.settle()
     finally:
         if voipbin_http is not None:
             await voipbin_http.aclose()
-        if llm is not None:
-            await llm.close()
+        for client in (llm, summary_llm):
+            if client is not None:
+                await client.close()
         await redis.aclose()
         try:
             # Closing a connection politely waits for Postgres' answer, which a hanging one never gives.

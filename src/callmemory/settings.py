@@ -19,6 +19,7 @@ from callmemory.core.config import OptionalSecret, OptionalText
 from callmemory.platforms.seed.settings import SeedSettings
 from callmemory.platforms.twilio.settings import TwilioSettings
 from callmemory.platforms.voipbin.settings import VoipbinSettings
+from callmemory.summaries.settings import SummarySettings
 
 # Values that people paste from examples; refusing them outside development stops a deployment from
 # hashing every caller under a key that is published in our own README.
@@ -47,7 +48,7 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"CALLMEMORY_{name}")
 
 
-class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings):
+class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, SummarySettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLMEMORY_", env_file=".env", extra="ignore", populate_by_name=True
     )
@@ -142,36 +143,6 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings):
     recent_call_summaries: int = Field(
         default=10, ge=0, le=100, description="Summaries of the most recent calls kept for the prompt."
     )
-    summary_worker: bool = Field(
-        default=True,
-        description="Summarise archived calls: `serve` starts a summary worker process of its own, at a "
-        "lower CPU priority than its web workers (an app built with create_app runs the worker in its "
-        "event loop). Off: jobs stay queued in Postgres for `callmemory summarise` run elsewhere.",
-    )
-    summary_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one summary request.")
-    summary_max_tokens: int = Field(default=600, ge=50, description="max_tokens of a summary request.")
-    summary_transcript_tokens: int = Field(
-        default=6000, ge=100, description="At most this much of a call's transcript (its end) is summarised."
-    )
-    summary_json_mode: bool = Field(
-        default=True,
-        description="Ask for response_format json_object; turn off for servers that do not support it.",
-    )
-    summary_max_attempts: int = Field(default=6, ge=1, description="Tries per call before giving up.")
-    summary_retry_base_s: float = Field(
-        default=5.0, ge=0, description="Back-off after a failed try: base * 2^(try - 1) seconds."
-    )
-    summary_lease_s: float = Field(
-        default=120.0, gt=0, description="A claimed job is taken again after this long (its worker died)."
-    )
-    summary_poll_s: float = Field(default=2.0, gt=0, description="How often an idle worker looks for jobs.")
-    summary_concurrency: int = Field(
-        default=8,
-        ge=1,
-        le=100,
-        description="Summary jobs one worker works on at once; each mostly waits for the LLM, so a worker "
-        "summarises at most this many calls per LLM response time.",
-    )
 
     # Integrator API.
     api_keys: list[ApiKey] = Field(
@@ -223,7 +194,9 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings):
         validation_alias=_env("OPENAI_BASE_URL"),
         description="Any OpenAI-compatible server (vLLM, Ollama, ...). Unset: api.openai.com.",
     )
-    llm_model: str = Field(default="gpt-4o-mini", description="Model of answers and summaries.")
+    llm_model: str = Field(
+        default="gpt-4o-mini", description="Model of answers, and of summaries unless summary_model is set."
+    )
     llm_max_tokens: int = Field(default=200, ge=1, description="max_tokens of an answer.")
     llm_temperature: float = Field(default=0.4, ge=0, le=2, description="temperature of an answer.")
     llm_timeout_s: float = Field(
@@ -308,6 +281,16 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings):
                 "16 characters in production"
             )
         return self
+
+    @property
+    def summary_key(self) -> SecretStr | None:
+        """The API key summaries are asked with; None: no LLM to summarise with, jobs stay queued."""
+        return self.summary_api_key or self.openai_api_key
+
+    @property
+    def summaries_share_endpoint(self) -> bool:
+        """Whether summaries go to the live answers' endpoint, where they compete with callers."""
+        return self.summary_base_url is None or self.summary_base_url == self.openai_base_url
 
     def resolved_hash_secret(self) -> bytes:
         """The configured secret, or one generated once and kept in the data dir.

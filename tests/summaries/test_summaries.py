@@ -9,18 +9,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from callmemory.devtools.stub_llm import summarise
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.services import open_services
 from callmemory.settings import Settings
 from support.app import purge, running, summarise_queued
-from support.llm import FakeLLM
+from support.llm import FakeLLM, summary_requests
 from support.phone import Phone
 from support.waiting import eventually
-
-
-def _summary_requests(llm: FakeLLM) -> list[dict[str, Any]]:
-    return [r for r in llm.requests if r.get("response_format") == {"type": "json_object"}]
 
 
 async def test_a_hangup_queues_a_summary_job_and_answers_without_asking_the_llm(
@@ -52,7 +47,7 @@ async def test_the_summary_job_stores_call_summary_rolling_summary_profile_and_g
 
     assert await summarise_queued(settings) == 1
 
-    [request] = _summary_requests(llm)
+    [request] = summary_requests(llm)
     assert "My account number is 99812." in request["messages"][-1]["content"]
     [call] = await sql("SELECT summary FROM calls")
     assert call.summary == "The caller said: My account number is 99812."
@@ -72,7 +67,7 @@ async def test_a_summary_folds_into_the_previous_rolling_summary(
 
     await summarise_queued(settings)
 
-    sent = json.loads(_summary_requests(llm)[-1]["messages"][-1]["content"])
+    sent = json.loads(summary_requests(llm)[-1]["messages"][-1]["content"])
     assert "99812" in sent["previous_summary"]
     [caller] = await sql("SELECT summary FROM callers")
     assert "99812" in caller.summary
@@ -110,7 +105,7 @@ async def test_queued_summary_jobs_survive_a_restart_and_the_lifespan_worker_run
     async with running(settings) as client:  # the worker is off: the job stays queued
         await Phone(client).call("My account number is 99812.")
     assert len(await sql("SELECT call_id FROM summary_jobs")) == 1
-    assert _summary_requests(llm) == []
+    assert summary_requests(llm) == []
 
     async with running(settings.model_copy(update={"summary_worker": True})):
         for _ in range(200):
@@ -118,7 +113,7 @@ async def test_queued_summary_jobs_survive_a_restart_and_the_lifespan_worker_run
                 break
             await asyncio.sleep(0.05)
 
-    assert len(_summary_requests(llm)) == 1
+    assert len(summary_requests(llm)) == 1
     assert "99812" in (await sql("SELECT summary FROM callers"))[0].summary
     assert await sql("SELECT call_id FROM summary_jobs") == []
 
@@ -157,32 +152,40 @@ async def test_a_failed_summary_is_retried_later_with_back_off(
     assert await sql("SELECT 1 FROM callers WHERE summary IS NOT NULL") == []
 
 
-async def test_a_failed_summary_succeeds_on_a_later_try(
+async def test_a_provider_failure_is_retried_and_a_later_try_succeeds(
     phone: Phone, llm: FakeLLM, settings: Settings, sql: Callable[..., Any]
 ) -> None:
     await phone.call("My account number is 99812.")
-    answers = iter(["this is not json", None])
-    llm.summary = lambda messages: next(answers) or summarise(messages)
+    async with open_services(settings.model_copy(update={"summary_retry_base_s": 0})) as services:
+        assert services.summaries is not None
+        llm.status = 503
+        assert await services.summaries.run_once()
+        llm.status = 200
 
-    assert await summarise_queued(settings.model_copy(update={"summary_retry_base_s": 0})) == 2
+        assert await services.summaries.run_once()
 
+    assert [r["max_tokens"] for r in summary_requests(llm)] == [600, 600]
     assert await sql("SELECT call_id FROM summary_jobs") == []
     assert "99812" in (await sql("SELECT summary FROM callers"))[0].summary
 
 
-async def test_a_summary_is_given_up_after_the_configured_number_of_tries(
+async def test_a_provider_failing_every_try_ends_in_the_fallback_after_the_configured_tries(
     phone: Phone, llm: FakeLLM, settings: Settings, sql: Callable[..., Any]
 ) -> None:
     await phone.call("My account number is 99812.")
-    llm.summary = lambda messages: "{}"
+    llm.status = 500
 
     taken = await summarise_queued(
         settings.model_copy(update={"summary_retry_base_s": 0, "summary_max_attempts": 3})
     )
 
     assert taken == 3
-    [job] = await sql("SELECT attempts FROM summary_jobs")
+    assert len(summary_requests(llm)) == 3
+    [job] = await sql("SELECT attempts, last_error FROM summary_jobs")
     assert job.attempts == 3
+    assert job.last_error.startswith("degraded (provider: InternalServerError (HTTP 500)")
+    [caller] = await sql("SELECT summary FROM callers")
+    assert caller.summary == "The caller said: My account number is 99812."
 
 
 async def test_a_summary_request_has_its_own_time_limit(

@@ -159,8 +159,22 @@ class Metrics:
         )
         self.summary_jobs = Counter(
             "callmemory_summary_jobs",
-            "Summary jobs by outcome: done, failed (retried later), abandoned (out of attempts).",
+            "Summary jobs by outcome: done, failed (retried later), degraded (out of tries, or nothing left "
+            "to change: summarised from the transcript instead).",
             ["outcome"],
+            registry=r,
+        )
+        self.summary_failures = Counter(
+            "callmemory_summary_failures",
+            "Summary requests that gave no summary, by reason: timeout, provider, too_long, truncated, "
+            "not_json, missing_key, wrong_type.",
+            ["reason"],
+            registry=r,
+        )
+        self.summary_degraded = Counter(
+            "callmemory_summary_degraded",
+            "Summary jobs summarised from the transcript, by the reason of their last failed request.",
+            ["reason"],
             registry=r,
         )
         self._span_names = {

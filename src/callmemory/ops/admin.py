@@ -1,5 +1,5 @@
-"""The operator's data commands: `forget` a caller, `export` a caller's (or a bot's) data, `stats`, and
-`quarantine list|export|retry` for calls Postgres refused.
+"""The operator's data commands: `forget` a caller, `export` a caller's (or a bot's) data, `stats`,
+`quarantine list|export|retry` for calls Postgres refused, and `summaries status|requeue` for summary jobs.
 
 They open the same services `serve` does (without its background tasks) and go through the same
 records, eraser and memory classes as the integrator API, so a CLI erasure is exactly an API erasure.
@@ -19,11 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callmemory.api.integrator.schemas import ErasureReceiptOut, Export
 from callmemory.core.errors import CallMemoryError
+from callmemory.db.session import create_sessionmaker
 from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.hot.store import QuarantinedCall
 from callmemory.memory.types import LiveCall
 from callmemory.services import Services, open_services
 from callmemory.settings import Settings
+from callmemory.summaries.queue import SummaryQueue
 
 
 class AdminError(RuntimeError):
@@ -218,3 +220,27 @@ async def quarantine_retry(settings: Settings, call_id: str | None) -> list[dict
                 }
             )
         return outcomes
+
+
+async def summaries_status(settings: Settings) -> dict[str, Any]:
+    """Summary jobs due, waiting for a retry, and degraded (summarised from the transcript), by reason."""
+    async with admin_services(settings) as services:
+        counts = await SummaryQueue(create_sessionmaker(services.engine)).counts()
+        return {
+            "due": counts.due,
+            "waiting": counts.waiting,
+            "degraded": sum(counts.degraded.values()),
+            "degraded_by_reason": dict(sorted(counts.degraded.items())),
+        }
+
+
+async def summaries_requeue(
+    settings: Settings, *, degraded_only: bool, bot: str | None, caller: str | None
+) -> dict[str, Any]:
+    """Make summary jobs due now with their tries counted afresh: the degraded ones (their summary made
+    from the transcript) or all, of every caller or one. A summary the LLM then gives replaces the
+    fallback's."""
+    async with admin_services(settings) as services:
+        caller_id = services.memory.address(bot, caller) if bot and caller else None
+        queue = SummaryQueue(create_sessionmaker(services.engine))
+        return {"requeued": await queue.requeue(degraded_only=degraded_only, caller=caller_id)}

@@ -43,7 +43,10 @@ async def run_summaries(settings: Settings, *, parent_pid: int | None = None) ->
         loop.add_signal_handler(signum, stop.set)
     async with open_services(settings) as services:
         if services.summaries is None:
-            log.error("no OPENAI_API_KEY: summary jobs stay queued until a worker with an LLM runs")
+            log.error(
+                "no OPENAI_API_KEY nor CALLMEMORY_SUMMARY_API_KEY: summary jobs stay queued until a worker "
+                "with an LLM runs"
+            )
             return 1
         log.info("summary worker running (pid %d)", os.getpid())
         while not stop.is_set():

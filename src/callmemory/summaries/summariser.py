@@ -1,25 +1,30 @@
 """After a call: one LLM request that summarises it, folds it into the caller's rolling summary and
 profile, and prepares the greeting for their next call.
 
-Runs in the background worker, never while a caller waits, with its own time limit; a failure raises
-SummaryFailed and the worker retries later.
+Runs in the background worker, never while a caller waits, with its own endpoint, time limit and token
+budget; a failure raises SummaryFailed naming its reason, and the worker decides what to try next
+(worker.py): a changed request, a later retry, or the summary made from the transcript (fallback.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
+import logging
 import textwrap
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import Final
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 
 from callmemory.conversation.tokens import TokenCounter
 from callmemory.core.events import Role
-from callmemory.memory.profile import PROFILE, ProfileField, clean_profile
+from callmemory.memory.profile import PROFILE, ProfileField
 from callmemory.observability.logs import describe_error
+from callmemory.summaries.answer import Reason, SummaryFailed, parse_result, reason_of
+from callmemory.summaries.formats import Format, Formats, refused_format, response_format
 from callmemory.summaries.queue import SummaryResult, SummaryTask
 
 
@@ -52,39 +57,24 @@ that just ended. Answer with one JSON object and nothing else, with these keys:
   welcoming them back and referring to what is most likely still open. No lists, markdown or emoji,
   and never a phone number."""
 
-_MAX_SUMMARY_CHARS: Final = 2000
-_MAX_GREETING_CHARS: Final = 300
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+log = logging.getLogger(__name__)
+
+_MAX_TOKENS_GROWTH: Final = 4  # max_tokens is doubled at most twice
+_SHORTEST_TRANSCRIPT: Final = 100  # tokens: below this a call is not cut any shorter
 
 
-class SummaryFailed(Exception):
-    """The LLM gave no usable summary (timeout, provider error, not the JSON asked for)."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one summary request may use. A retry after an answer that the same request would give again
+    changes it: more tokens after a cut answer, less transcript after a wrong one."""
+
+    max_tokens: int
+    transcript_tokens: int
 
 
-def _text(data: dict[str, Any], key: str, limit: int) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise SummaryFailed(f"the summary has no {key!r}")
-    return " ".join(value.split())[:limit]
-
-
-def parse_result(content: str) -> SummaryResult:
-    """The LLM's answer, checked: models wrap JSON in prose or code fences, so the object is cut out."""
-    found = _JSON_OBJECT.search(content)
-    if not found:
-        raise SummaryFailed("the summary is not a JSON object")
-    try:
-        data = json.loads(found.group(0))
-    except ValueError as exc:
-        raise SummaryFailed(f"the summary is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SummaryFailed("the summary is not a JSON object")
-    return SummaryResult(
-        call_summary=_text(data, "call_summary", _MAX_SUMMARY_CHARS),
-        caller_summary=_text(data, "caller_summary", _MAX_SUMMARY_CHARS),
-        profile=clean_profile(data.get("profile")),
-        next_greeting=_text(data, "next_greeting", _MAX_GREETING_CHARS),
-    )
+def _context_exceeded(exc: openai.APIStatusError) -> bool:
+    said = f"{exc.message} {exc.body}".lower()
+    return exc.status_code == 400 and ("context" in said or "too long" in said)
 
 
 class Summariser:
@@ -97,20 +87,47 @@ class Summariser:
         timeout_s: float,
         max_tokens: int,
         transcript_tokens: int,
-        json_mode: bool = True,
+        formats: Formats | None = None,
     ) -> None:
         self._client = client
         self._counter = counter
         self._model = model
         self._timeout_s = timeout_s
-        self._max_tokens = max_tokens
-        self._transcript_tokens = transcript_tokens
-        self._json_mode = json_mode
+        self._base = Plan(max_tokens=max_tokens, transcript_tokens=transcript_tokens)
+        self.formats = formats or Formats(Format.JSON_SCHEMA)
 
-    def request(self, task: SummaryTask) -> str:
+    def first_plan(self, task: SummaryTask) -> Plan:
+        """The plan of a job's first request in this claim: after a timeout, less transcript."""
+        if reason_of(task.last_error) is Reason.TIMEOUT:
+            return self._shorter(task, self._base, _SHORTEST_TRANSCRIPT) or self._base
+        return self._base
+
+    def next_plan(self, task: SummaryTask, plan: Plan, reason: Reason) -> Plan | None:
+        """A plan that may fix what `reason` says went wrong; None when nothing is left to change."""
+        if reason is Reason.TRUNCATED and plan.max_tokens < self._base.max_tokens * _MAX_TOKENS_GROWTH:
+            return replace(plan, max_tokens=plan.max_tokens * 2)
+        # A prompt too long for the model is cut as far as it takes; a wrong answer only twice, as
+        # the summary of half a call is still worth more than none.
+        floor = _SHORTEST_TRANSCRIPT if reason is Reason.TOO_LONG else self._base.transcript_tokens // 4
+        return self._shorter(task, plan, floor)
+
+    def _shorter(self, task: SummaryTask, plan: Plan, floor: int) -> Plan | None:
+        sent = min(plan.transcript_tokens, self._counter.count(self._transcript(task)))
+        half = sent // 2
+        if half < max(floor, _SHORTEST_TRANSCRIPT):
+            return None
+        return replace(plan, transcript_tokens=half)
+
+    @staticmethod
+    def _transcript(task: SummaryTask) -> str:
+        return "\n".join(
+            f"{'Caller' if t.role is Role.CALLER else 'Assistant'}: {t.text}" for t in task.turns
+        )
+
+    def request(self, task: SummaryTask, plan: Plan | None = None) -> str:
         """The user message: the memory so far and the call, as JSON (the end of a very long call)."""
-        lines = [f"{'Caller' if t.role is Role.CALLER else 'Assistant'}: {t.text}" for t in task.turns]
-        transcript = self._counter.keep_last("\n".join(lines), self._transcript_tokens)
+        limit = (plan or self._base).transcript_tokens
+        transcript = self._counter.keep_last(self._transcript(task), limit)
         return json.dumps(
             {
                 "previous_summary": task.summary or "",
@@ -120,24 +137,48 @@ class Summariser:
             ensure_ascii=False,
         )
 
-    async def summarise(self, task: SummaryTask) -> SummaryResult:
-        extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if self._json_mode else {}
+    async def summarise(self, task: SummaryTask, plan: Plan | None = None) -> SummaryResult:
+        """One summary, asked for in the strongest format the provider accepts; SummaryFailed says why
+        there is none."""
+        plan = plan or self._base
+        content = self.request(task, plan)
         try:
             async with asyncio.timeout(self._timeout_s):
-                completion = await self._client.chat.completions.create(
+                completion = await self._ask(content, plan)
+        except TimeoutError as exc:
+            raise SummaryFailed(Reason.TIMEOUT, f"no summary within {self._timeout_s:.1f} s") from exc
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content if choice else None) or ""
+        return parse_result(text, choice.finish_reason if choice else None, task.profile)
+
+    async def _ask(self, content: str, plan: Plan) -> ChatCompletion:
+        while True:
+            fmt = self.formats.current
+            shape = response_format(fmt)
+            try:
+                return await self._client.chat.completions.create(
                     model=self._model,
                     messages=[
                         {"role": "system", "content": INSTRUCTIONS},
-                        {"role": "user", "content": self.request(task)},
+                        {"role": "user", "content": content},
                     ],
-                    max_tokens=self._max_tokens,
+                    max_tokens=plan.max_tokens,
                     temperature=0,
-                    **extra,
+                    # Sent as it is: the SDK's types know json_object without llama-cpp-python's schema.
+                    extra_body={"response_format": shape} if shape else None,
+                    # The client's own limit may be another's (the live answers', seconds); this is ours.
+                    timeout=self._timeout_s,
                 )
-        except TimeoutError as exc:
-            raise SummaryFailed(f"no summary within {self._timeout_s:.1f} s") from exc
-        except openai.OpenAIError as exc:
-            # Kept on the job and logged: the type and status, not the text, which can echo the prompt.
-            raise SummaryFailed(describe_error(exc)) from exc
-        content = completion.choices[0].message.content if completion.choices else None
-        return parse_result(content or "")
+            except openai.APITimeoutError as exc:
+                raise SummaryFailed(Reason.TIMEOUT, f"no summary within {self._timeout_s:.1f} s") from exc
+            except openai.APIStatusError as exc:
+                if refused_format(exc) and self.formats.refused(fmt):
+                    continue
+                if _context_exceeded(exc):
+                    raise SummaryFailed(
+                        Reason.TOO_LONG, f"the prompt exceeds the model's context ({describe_error(exc)})"
+                    ) from exc
+                # Kept on the job and logged: the type and status, not the text, which can echo the prompt.
+                raise SummaryFailed(Reason.PROVIDER, describe_error(exc)) from exc
+            except openai.OpenAIError as exc:
+                raise SummaryFailed(Reason.PROVIDER, describe_error(exc)) from exc
