@@ -21,17 +21,11 @@ from callmemory.settings import Settings
 from support.app import purge, running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
+from support.prompt import memory_tokens
 
 COUNTER = TokenCounter()
 CALLER = CallerId(bot_number="+14155550000", caller_hash="ab" * 32)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def memory_tokens(settings: Settings, request: dict[str, Any]) -> int:
-    """The memory context of a request the LLM got, counted as the budget counts it."""
-    system, *chat = request["messages"]
-    context = str(system["content"]).removeprefix(settings.system_prompt).strip()
-    return COUNTER.count(context) + sum(COUNTER.count(str(m["content"])) for m in chat)
 
 
 async def test_a_fact_from_call_1_is_in_the_prompt_of_call_20_within_the_budget(

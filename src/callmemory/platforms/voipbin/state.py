@@ -21,6 +21,7 @@ from callmemory.memory.hot.lua import LuaScript
 
 LinkKind = Literal["tr", "af"]
 
+
 class _Script(LuaScript):
     package = "callmemory.platforms.voipbin"  # its scripts/*.lua, one per wrapper below
 
