@@ -1,10 +1,10 @@
 """The LLM prompt for one turn, built from the caller's memory under a hard token budget.
 
 The memory context is everything the prompt carries besides the operator's system prompt: what is
-known of the caller (profile, rolling summary), what a search of their whole archive found for what they
-just said, summaries of their recent calls, the end of earlier conversations, and this call's turns. It is counted with a real tokenizer and never exceeds the budget;
-what does not fit is dropped oldest first, so the prompt stays the same size whether the caller has
-called once or a thousand times.
+known of the caller (profile, rolling summary), what a search of their whole archive found for what
+they just said, summaries of their recent calls, the end of earlier conversations, and this call's
+turns. It is counted with a real tokenizer and never exceeds the budget; what does not fit is dropped
+oldest first, so the prompt stays the same size whether the caller has called once or a thousand times.
 """
 
 from __future__ import annotations
