@@ -53,7 +53,9 @@ async def test_a_search_finds_a_calls_summary(client: httpx.AsyncClient, setting
     assert "The caller said: The invoice I got is INV-5521." in found
 
 
-async def test_words_that_are_all_stop_words_find_nothing(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_words_that_are_all_stop_words_find_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     await Phone(client).call("It is what it is.")
 
     assert await _search(settings, "it is what it is") == []
