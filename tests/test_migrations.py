@@ -79,7 +79,8 @@ _A_CALL_BEFORE_SEARCH = (
     "INSERT INTO callers (id, bot_number, caller_hash) VALUES (1, '+14155550000', 'ab')",
     "INSERT INTO calls (id, platform, external_id, caller_id, started_at, ended_at, summary) "
     "VALUES (1, 'seed', 'c1', 1, now(), now(), 'The caller asked about the dishwasher.')",
-    "INSERT INTO turns (call_id, seq, role, text, spoken_at) VALUES (1, 1, 'caller', 'My dog is Biscuit.', now())",
+    "INSERT INTO turns (call_id, seq, role, text, spoken_at) "
+    "VALUES (1, 1, 'caller', 'My dog is Biscuit.', now())",
 )
 
 

@@ -30,7 +30,8 @@ _PER_WORD = 50
 # for an entry as 1 / (how many of the caller's entries have it): a word in every call ("reference",
 # "number") adds little, the one word that names the topic ("dishwasher") decides. The count is capped
 # by reading at most :per_word entries per word, which bounds the work for a caller with thousands of
-# calls; an entry missed that way had only common words. Summaries are entries with seq 0.
+# calls; an entry missed that way had only common words. Summaries are entries with seq 0. At equal
+# rank the caller's own words come first: the bot's turns and the summaries only repeat them.
 _SEARCH = text(
     """
 WITH who AS (
@@ -57,7 +58,7 @@ SELECT c.external_id, c.started_at, nullif(s.seq, 0) AS seq, t.role, coalesce(t.
        s.rank
   FROM scored s JOIN calls c ON c.id = s.call_id
   LEFT JOIN turns t ON t.call_id = s.call_id AND t.seq = s.seq
- ORDER BY s.rank DESC, c.started_at DESC, s.seq
+ ORDER BY s.rank DESC, t.role IS DISTINCT FROM 'caller', c.started_at DESC, s.seq
 """
 )
 
