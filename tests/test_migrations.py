@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -64,10 +65,10 @@ async def test_the_migrated_schema_matches_the_models(database_url: str) -> None
     assert diff == []
 
 
-async def _run(url: str, *statements: str) -> list[list[object]]:
+async def _run(url: str, *statements: str) -> list[list[Any]]:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        results = []
+        results: list[list[Any]] = []
         for statement in statements:
             result = await conn.execute(text(statement))
             results.append(list(result.all()) if result.returns_rows else [])
