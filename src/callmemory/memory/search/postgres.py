@@ -9,7 +9,9 @@ sentence that holds the answer, and every shared word counts in the rank.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -25,6 +27,8 @@ from callmemory.observability.logs import describe_error
 log = logging.getLogger(__name__)
 
 _PER_WORD = 50
+_COMMON = 0.01
+_COMMON_REFRESH_S = 600.0
 
 # Each word of what was said is looked up on its own, in that caller's part of the index, and counts
 # for an entry as 1 / (how many of the caller's entries have it): a word in every call ("reference",
@@ -32,13 +36,19 @@ _PER_WORD = 50
 # by reading at most :per_word entries per word, which bounds the work for a caller with thousands of
 # calls; an entry missed that way had only common words. Summaries are entries with seq 0. At equal
 # rank the caller's own words come first: the bot's turns and the summaries only repeat them.
+# Words in more than _COMMON of all archived turns (from the planner's statistics, see _COMMON_WORDS)
+# are left out unless the text has no other: they would add next to nothing to a rank, and a word in
+# a large part of a million turns costs milliseconds to intersect with one caller's entries.
 _SEARCH = text(
     """
 WITH who AS (
     SELECT id FROM callers WHERE bot_number = :bot_number AND caller_hash = :caller_hash
+), said AS (
+    SELECT word FROM unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :said))) AS word
 ), words AS (
-    SELECT DISTINCT quote_literal(word)::tsquery AS q
-      FROM unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :said))) AS word
+    SELECT quote_literal(word)::tsquery AS q FROM said
+     WHERE word <> ALL(CAST(:common AS text[]))
+        OR NOT EXISTS (SELECT FROM said WHERE word <> ALL(CAST(:common AS text[])))
 ), matches AS (
     SELECT w.q, m.call_id, m.seq
       FROM words w CROSS JOIN LATERAL (
@@ -60,6 +70,15 @@ SELECT c.external_id, c.started_at, nullif(s.seq, 0) AS seq, t.role, coalesce(t.
   LEFT JOIN turns t ON t.call_id = s.call_id AND t.seq = s.seq
  ORDER BY s.rank DESC, t.role IS DISTINCT FROM 'caller', c.started_at DESC, s.seq
 """
+)
+
+# ANALYZE (autovacuum's) keeps a tsvector column's most common words with the share of rows holding
+# each; the trailing frequencies without a word are the statistics' own.
+_COMMON_WORDS = text(
+    "SELECT e.word FROM pg_stats s, "
+    "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, freq) "
+    "WHERE s.schemaname = current_schema() AND s.tablename = 'turns' AND s.attname = 'search' "
+    "AND e.word IS NOT NULL AND e.freq > :share"
 )
 
 _SET_CONFIG = text(
@@ -125,6 +144,9 @@ class PostgresSearch:
         self._limit = limit
         self._timeout_s = timeout_s
         self.mode = f"Postgres full-text search (configuration {config!r})"
+        self._common: list[str] = []
+        self._common_at = -_COMMON_REFRESH_S  # monotonic time of the last refresh
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def find(self, caller: CallerId, said: str) -> tuple[Found, ...]:
         try:
@@ -138,20 +160,40 @@ class PostgresSearch:
 
     async def _query(self, caller: CallerId, said: str, limit: int | None = None) -> tuple[Found, ...]:
         limit = limit or self._limit
+        if time.monotonic() - self._common_at > _COMMON_REFRESH_S and self._refreshing is None:
+            # In the background: a turn does not wait for it, and uses the list it has meanwhile.
+            self._refreshing = asyncio.create_task(self._refresh_common())
         params = {
             "config": self._config,
             "said": said,
             "bot_number": caller.bot_number,
             "caller_hash": caller.caller_hash,
             "per_word": _PER_WORD,
+            "common": self._common,
             "candidates": 3 * limit,  # room for the repeats that _distinct drops
         }
         async with self._autocommit.connect() as conn:
             rows = (await conn.execute(_SEARCH, params)).all()
         return _distinct([_found(r) for r in rows], limit)
 
+    async def _refresh_common(self) -> None:
+        try:
+            await within(self._timeout_s * 4, self._read_common())
+        except (SQLAlchemyError, OSError) as exc:
+            log.info("could not read the archive's most common words: %s", describe_error(exc))
+        finally:
+            self._common_at = time.monotonic()
+            self._refreshing = None
+
+    async def _read_common(self) -> None:
+        async with self._autocommit.connect() as conn:
+            self._common = list((await conn.execute(_COMMON_WORDS, {"share": _COMMON})).scalars())
+
     async def prepare(self) -> None:
-        """Make the archive's vectors use the configured text-search configuration from now on."""
+        """Make the archive's vectors use the configured text-search configuration from now on, and
+        learn its most common words."""
+        await self._read_common()
+        self._common_at = time.monotonic()
         async with self._autocommit.connect() as conn:
             changed = (await conn.execute(_SET_CONFIG, {"config": self._config})).first()
         if changed is not None:
