@@ -42,7 +42,8 @@ BOT = "+14155550000"
 CALLER = "+14155551234"
 CALLS, TURNS_PER_CALL, OTHER_CALLERS, OTHER_CALLS = 1000, 10, 9900, 10
 TOPICS = [f"topic{n:03d}" for n in range(300)]
-WORDS = "dishwasher invoice parcel router boiler passport insurance fridge printer landlord".split()
+WORDS = ["dishwasher", "invoice", "parcel", "router", "boiler", "passport", "insurance", "fridge", "printer"]
+WORDS += ["landlord"]
 
 # The words of a turn: a topic word (the 300 synthetic ones and ten real ones), a code, common words.
 _SAY = (
@@ -55,12 +56,15 @@ BUILD = [
     "DROP INDEX ix_turns_caller_id_search",
     "INSERT INTO callers (id, bot_number, caller_hash, call_count) VALUES (1, :bot, :hash, {CALLS})",
     "INSERT INTO callers (id, bot_number, caller_hash, call_count) "
-    "SELECT 1 + g, :bot, md5(g::text) || md5((-g)::text), {OTHER_CALLS} FROM generate_series(1, {OTHER_CALLERS}) g",
+    "SELECT 1 + g, :bot, md5(g::text) || md5((-g)::text), {OTHER_CALLS} "
+    "FROM generate_series(1, {OTHER_CALLERS}) g",
     # The caller under test: calls 1..1000, one a day; the others' calls after them.
     "INSERT INTO calls (id, platform, external_id, caller_id, started_at, ended_at, turn_count) "
-    "SELECT g, 'bench', 'c' || g, CASE WHEN g <= {CALLS} THEN 1 ELSE 2 + (g - {CALLS} - 1) / {OTHER_CALLS} END, "
+    "SELECT g, 'bench', 'c' || g, "
+    "CASE WHEN g <= {CALLS} THEN 1 ELSE 2 + (g - {CALLS} - 1) / {OTHER_CALLS} END, "
     "timestamptz '2023-01-01' + g * interval '1 hour', timestamptz '2023-01-01' + g * interval '1 hour' "
-    "+ interval '3 minutes', {TURNS_PER_CALL} FROM generate_series(1, {CALLS} + {OTHER_CALLERS} * {OTHER_CALLS}) g",
+    "+ interval '3 minutes', {TURNS_PER_CALL} "
+    "FROM generate_series(1, {CALLS} + {OTHER_CALLERS} * {OTHER_CALLS}) g",
     "INSERT INTO turns (call_id, seq, role, text, spoken_at, caller_id, search) "
     "SELECT id, s, role, said, at, caller_id, to_tsvector('english', said) FROM ("
     "SELECT c.id, s, CASE WHEN s % 2 = 1 THEN 'caller' ELSE 'bot' END AS role, "
@@ -186,7 +190,7 @@ async def main(turns: int, rounds: int) -> None:
                 samples: dict[str, list[float]] = {"off": [], "on": []}
                 asked = iter(range(10**9))
 
-                for mode, driver in drivers.items():  # warm-up: pools, caches, hot memory
+                for driver in drivers.values():  # warm-up: pools, caches, hot memory
                     await _timed([], lambda d=driver: d.speech_turn(questions[next(asked) % 50]), 30)
                 for _ in range(rounds):
                     for mode, driver in drivers.items():

@@ -58,9 +58,8 @@ async def main() -> None:
         f"{len(ASKED)} questions on call 61; 'rest dropped': recent turns and call summaries left out for "
         "the budget, on average (of the same pieces at every share)"
     )
-    print(
-        f"{'budget':>6} {'share':>5} {'recall':>6} {'rest dropped':>12} {'found shown':>11} {'max tokens':>10}"
-    )
+    header = ("budget", 6), ("share", 5), ("recall", 6), ("rest dropped", 12), ("found shown", 11)
+    print(" ".join(f"{name:>{width}}" for name, width in header) + f" {'max tokens':>10}")
     for budget in BUDGETS:
         for share in SHARES:
             builder = PromptBuilder(settings.system_prompt, counter, budget, search_share=share)
