@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from callmemory.devtools.stub_llm import summarise as stub_summary
+
 KEPT_FACTS = 15
 
 # (what the caller said in an early call, the answer's words, how they ask for it on call 61)
@@ -84,11 +86,8 @@ def bounded_summary(kept: int) -> Any:
 
     def summarise(messages: list[dict[str, Any]]) -> str:
         request = json.loads(messages[-1]["content"])
-        said = [
-            line.removeprefix("Caller: ")
-            for line in request["call"]["transcript"].splitlines()
-            if line.startswith("Caller: ")
-        ]
+        # The stub's own summary of the call: what the caller said, quoted.
+        said = [json.loads(stub_summary(messages))["call_summary"].removeprefix("The caller said: ")]
         previous = [f for f in (request["previous_summary"] or "").split(" | ") if f]
         facts = [*previous, *said][-kept:]
         return json.dumps(
