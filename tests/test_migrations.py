@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -62,3 +63,61 @@ async def test_the_migrated_schema_matches_the_models(database_url: str) -> None
     await engine.dispose()
 
     assert diff == []
+
+
+async def _run(url: str, *statements: str) -> list[list[Any]]:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        results: list[list[Any]] = []
+        for statement in statements:
+            result = await conn.execute(text(statement))
+            results.append(list(result.all()) if result.returns_rows else [])
+    await engine.dispose()
+    return results
+
+
+_A_CALL_BEFORE_SEARCH = (
+    "INSERT INTO callers (id, bot_number, caller_hash) VALUES (1, '+14155550000', 'ab')",
+    "INSERT INTO calls (id, platform, external_id, caller_id, started_at, ended_at, summary) "
+    "VALUES (1, 'seed', 'c1', 1, now(), now(), 'The caller asked about the dishwasher.')",
+    "INSERT INTO turns (call_id, seq, role, text, spoken_at) "
+    "VALUES (1, 1, 'caller', 'My dog is Biscuit.', now())",
+)
+
+
+async def test_migration_0005_makes_what_was_archived_before_it_searchable(empty_database: str) -> None:
+    await asyncio.to_thread(upgrade, empty_database, "0004")
+    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
+
+    await asyncio.to_thread(upgrade, empty_database)
+
+    turns, calls = await _run(
+        empty_database,
+        "SELECT caller_id FROM turns WHERE search @@ 'dog'::tsquery",
+        "SELECT id FROM calls WHERE search @@ 'dishwash'::tsquery",
+    )
+    assert turns == [(1,)]
+    assert calls == [(1,)]
+
+
+async def test_migration_0005_reversed_leaves_the_archive_as_it_was(empty_database: str) -> None:
+    await asyncio.to_thread(upgrade, empty_database, "0004")
+    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
+    await asyncio.to_thread(upgrade, empty_database)
+
+    await asyncio.to_thread(downgrade, empty_database, "0004")
+
+    (turns,) = await _run(empty_database, "SELECT text FROM turns")
+    assert turns == [("My dog is Biscuit.",)]
+    engine = create_async_engine(empty_database)
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {t: {col["name"] for col in inspect(c).get_columns(t)} for t in ("turns", "calls")}
+        )
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    await engine.dispose()
+    assert "search" not in columns["turns"] | columns["calls"]
+    assert "caller_id" not in columns["turns"]
+    assert "search_config" not in tables
+    # and it runs forward again
+    await asyncio.to_thread(upgrade, empty_database)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callmemory.conversation.prompt import PromptBuilder
@@ -26,8 +27,10 @@ from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import redis_client
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.records import CallerRecords
+from callmemory.memory.search.postgres import PostgresSearch
 from callmemory.memory.service import MemoryService
 from callmemory.memory.upkeep import Upkeep, UpkeepSettings
+from callmemory.observability.logs import describe_error
 from callmemory.observability.metrics import Metrics
 from callmemory.observability.tracing import start_tracing
 from callmemory.platforms.voipbin import client as voipbin_api
@@ -144,8 +147,37 @@ def _responder(settings: Settings, llm: AsyncOpenAI | None, metrics: Metrics) ->
     )
 
 
+async def _search(settings: Settings, engine: AsyncEngine) -> PostgresSearch:
+    """The archive's search, its text-search configuration set; the start-up log says what it does."""
+    search = PostgresSearch(
+        engine,
+        config=settings.search_text_config,
+        limit=settings.search_results,
+        timeout_s=settings.search_timeout_s,
+    )
+    try:
+        await within(settings.database_timeout_s, search.prepare())
+    except (SQLAlchemyError, OSError) as exc:
+        # Not a reason to refuse to start: the archive may come back, and the search answers () till then.
+        log.warning("could not set the search's text-search configuration: %s", describe_error(exc))
+    if settings.search_enabled:
+        log.info("memory search at each caller turn: %s", search.mode)
+    else:
+        log.info("memory search at each caller turn: off (the /v1 search still uses %s)", search.mode)
+    return search
+
+
+def _prompt_builder(settings: Settings, tokens: TokenCounter) -> PromptBuilder:
+    return PromptBuilder(
+        settings.system_prompt,
+        tokens,
+        settings.memory_context_tokens,
+        search_share=settings.search_prompt_share if settings.search_enabled else 0.0,
+    )
+
+
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(settings: Settings) -> AsyncIterator[Services]:  # noqa: PLR0915 (the one place that wires every client; splitting it would scatter the shutdown order)
     if not settings.database_url or not settings.redis_url:
         raise ValueError("open_services needs DATABASE_URL and REDIS_URL (the CLI starts embedded ones)")
     redis = redis_client(
@@ -195,6 +227,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         responder = _responder(settings, llm, metrics)
         # On a shared endpoint, each live answer is noted for the summaries to give way to.
         announced = Announced(responder, live) if live is not None else None
+        search = await _search(settings, engine)
         memory = MemoryService(
             hot,
             Archive(engine, timeout_s=settings.database_timeout_s),
@@ -208,8 +241,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             metrics=metrics,
             refusals_max=settings.archive_refusals_max,
             ready_timeout_s=settings.ready_timeout_s,
+            search=search,
+            recall=settings.search_enabled,
         )
-        prompt = PromptBuilder(settings.system_prompt, tokens, settings.memory_context_tokens)
+        prompt = _prompt_builder(settings, tokens)
         greetings = Greetings(new=settings.greeting_new, returning=settings.greeting_returning)
         records = CallerRecords(sessions)
         calls = CallHandler(

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator,
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callmemory.core.config import OptionalSecret, OptionalText
+from callmemory.memory.search.settings import SearchSettings
 from callmemory.platforms.seed.settings import SeedSettings
 from callmemory.platforms.twilio.settings import TwilioSettings
 from callmemory.platforms.voipbin.settings import VoipbinSettings
@@ -48,7 +49,7 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"CALLMEMORY_{name}")
 
 
-class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, SummarySettings):
+class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, SummarySettings, SearchSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLMEMORY_", env_file=".env", extra="ignore", populate_by_name=True
     )

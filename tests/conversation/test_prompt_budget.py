@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,35 +11,30 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callmemory.conversation.prompt import SPOKEN_ANSWERS, PromptBuilder, instructions
+from callmemory.conversation.prompt import SPOKEN_ANSWERS, PromptBuilder
 from callmemory.conversation.tokens import TokenCounter
 from callmemory.core.events import Role
 from callmemory.core.identity import CallerId
 from callmemory.memory.archive import Archive
-from callmemory.memory.types import CallerMemory, CallSummary, Turn
+from callmemory.memory.types import CallerMemory, CallSummary, Found, Turn
 from callmemory.services import open_services
 from callmemory.settings import Settings
 from support.app import purge, running, summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
+from support.prompt import memory_tokens
 
 COUNTER = TokenCounter()
 CALLER = CallerId(bot_number="+14155550000", caller_hash="ab" * 32)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def memory_tokens(settings: Settings, request: dict[str, Any]) -> int:
-    """The memory context of a request the LLM got, counted as the budget counts it."""
-    system, *chat = request["messages"]
-    context = str(system["content"]).removeprefix(instructions(settings.system_prompt)).strip()
-    return COUNTER.count(context) + sum(COUNTER.count(str(m["content"])) for m in chat)
-
-
 async def test_a_fact_from_call_1_is_in_the_prompt_of_call_20_within_the_budget(
     settings: Settings, llm: FakeLLM
 ) -> None:
     budget = 400
-    settings = settings.model_copy(update={"memory_context_tokens": budget})
+    # Without search, which would find the turn itself (tests/memory/search): here the summary keeps it.
+    settings = settings.model_copy(update={"memory_context_tokens": budget, "search_enabled": False})
     async with running(settings) as client:
         phone = Phone(client)
         await phone.call("My account number is 99812.")
@@ -236,3 +232,67 @@ def test_a_calls_memory_context_is_tokenised_once_for_all_its_turns(monkeypatch:
 
     assert len(set(counts)) == 1
     assert encoded == [len(context)]
+
+
+def _found(call: int, seq: int | None, text: str, rank: float = 1.0) -> Found:
+    return Found(
+        call_id=f"c{call}",
+        call_started_at=T0 + timedelta(days=call),
+        text=text,
+        rank=rank,
+        seq=seq,
+        role=None if seq is None else Role.CALLER,
+    )
+
+
+def test_search_matches_are_shown_dated_best_first_within_the_budget() -> None:
+    found = (_found(3, 2, "My dishwasher serial is DW-4471."), _found(7, None, "Asked about the dishwasher."))
+    memory = replace(_long_memory(1000), found=found)
+
+    prompt = PromptBuilder("You are a bot.", COUNTER, 500).build(memory, current_call_id=None)
+
+    system = prompt.messages[0].content
+    assert (
+        "what matches what they just said (best match first):\n"
+        "Call on 2026-01-04 00:00 UTC: Caller: My dishwasher serial is DW-4471.\n"
+        "Call on 2026-01-08 00:00 UTC, summary: Asked about the dishwasher."
+    ) in system
+    assert prompt.found == found
+    assert prompt.memory_tokens <= 500
+
+
+def test_search_matches_take_at_most_their_share_of_the_budget() -> None:
+    found = tuple(
+        _found(n, 1, f"Fact {n}: " + "the parcel was left at the back door " * 5) for n in range(40)
+    )
+    memory = replace(_long_memory(1000), found=found)
+
+    prompt = PromptBuilder("You are a bot.", COUNTER, 1000, search_share=0.3).build(memory, None)
+
+    section = prompt.context.split("(best match first):\n")[1].split("\n\n")[0]
+    assert 0 < COUNTER.count(section) <= 300
+    assert prompt.found == found[: len(prompt.found)]  # the best ones
+    assert prompt.memory_tokens <= 1000
+
+
+def test_a_match_among_the_recent_turns_is_shown_once() -> None:
+    memory = _long_memory(50)
+    recent = memory.recent[-1]
+    found = (_found(49, recent.seq, recent.text),)
+
+    prompt = PromptBuilder("You are a bot.", COUNTER, 2000).build(replace(memory, found=found), None)
+
+    assert prompt.context.count(recent.text) == 1
+    assert prompt.found == ()
+
+
+def test_a_match_from_the_current_call_is_left_to_the_chat_turns() -> None:
+    current = _turn(60, 1, "My dishwasher is leaking.")
+    memory = CallerMemory(
+        caller=CALLER, call_count=1, recent=(current,), found=(_found(60, 1, current.text),)
+    )
+
+    prompt = PromptBuilder("You are a bot.", COUNTER, 500).build(memory, current_call_id="c60")
+
+    assert prompt.found == ()
+    assert "best match first" not in prompt.context

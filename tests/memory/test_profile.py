@@ -28,6 +28,6 @@ def test_a_field_added_to_the_spec_reaches_every_reader() -> None:
 
     assert seen["cleaned"] == {"name": "Ada", "pets": ["a cat", "7"]}
     assert "Name: Ada. Pets: a cat; 7." in seen["prompt"]
-    assert "\"pets\" (the caller's pets)" in " ".join(seen["summariser"].split())  # however it wraps
+    assert '"pets" (the caller\'s pets)' in " ".join(seen["summariser"].split())  # however it wraps
     assert seen["api"] == ["name, open_issues, promises, preferences, pets"] * 2
     assert "`profile` (name, open_issues, promises, preferences, pets)" in seen["mcp"]

@@ -92,6 +92,19 @@ async def test_the_calls_tool_lists_the_call_with_its_summary(
     ]
 
 
+async def test_the_search_tool_finds_a_detail_from_an_early_call(
+    service: str, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    call_id, _ = await Phone(http).call("The serial number on my dishwasher is DW-4471-X.")
+    await Phone(http).call("The weather is lovely.")
+
+    async with mcp_server(service) as mcp:
+        found = ok(await mcp.call_tool("search_calls", {**A, "query": "dishwasher serial"}))
+
+    caller_said = [(r["call_id"], r["text"]) for r in found["results"] if r["role"] == "caller"]
+    assert caller_said == [(call_id, "The serial number on my dishwasher is DW-4471-X.")]
+
+
 async def test_erasing_returns_the_receipt_and_then_nothing_is_remembered(
     service: str, http: httpx.AsyncClient, sql: Callable[..., Any]
 ) -> None:
@@ -123,6 +136,7 @@ async def test_a_bot_scoped_key_cannot_see_or_erase_another_bots_caller(
 
     async with mcp_server(service, key=BOT_A_KEY) as mcp:
         results = [await mcp.call_tool(tool, other_bots) for tool in ("caller_memory", "recent_calls")]
+        results.append(await mcp.call_tool("search_calls", {**other_bots, "query": "secret word"}))
         results.append(await mcp.call_tool("erase_caller", other_bots))
 
     for result in results:
@@ -200,7 +214,7 @@ async def test_the_tools_describe_themselves_and_ask_for_e164_numbers(settings: 
     async with mcp_server("http://127.0.0.1:1") as mcp:
         tools = {t.name: t for t in (await mcp.list_tools()).tools}
 
-    assert set(tools) == {"caller_memory", "recent_calls", "erase_caller"}
+    assert set(tools) == {"caller_memory", "recent_calls", "search_calls", "erase_caller"}
     for tool in tools.values():
         assert tool.description
         assert tool.output_schema is not None

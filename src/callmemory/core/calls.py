@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from callmemory.conversation.prompt import PromptBuilder
@@ -133,7 +133,7 @@ class CallHandler:
         later has arrived and will be answered instead), or the call ended meanwhile. Either way nothing
         is recorded. The memory is read again first: turns said just before may have arrived since.
         """
-        memory = await self._memory.memory_for(heard.caller)
+        memory = replace(await self._memory.memory_for(heard.caller), found=heard.memory.found)
         answer = await self._ask(heard.call, memory)
         if not await still_wanted():
             log.info("call %s: a later turn took the place of this answer; dropped", heard.call.call_id)
@@ -177,7 +177,7 @@ class CallHandler:
     ) -> Heard:
         # Recorded before the LLM is asked, so what the caller said survives an LLM failure.
         _, memory = await self._memory.record_turn(
-            call, caller, Role.CALLER, text, at=at, event=event, spoken=spoken
+            call, caller, Role.CALLER, text, at=at, event=event, spoken=spoken, recall=True
         )
         return Heard(call=call, caller=caller, memory=memory, spoken=spoken)
 

@@ -18,8 +18,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint names, so migrations can refer to (and drop) them by name.
@@ -59,6 +60,7 @@ class Call(Base):
     __table_args__ = (
         UniqueConstraint("platform", "external_id"),
         Index("ix_calls_caller_id_started_at", "caller_id", "started_at"),
+        Index("ix_calls_caller_id_search", "caller_id", "search", postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -70,11 +72,16 @@ class Call(Base):
     end_reason: Mapped[str | None] = mapped_column(String(64))
     turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
     summary: Mapped[str | None] = mapped_column(Text)  # the platform's or our own summary of the call
+    # The summary's words, kept by a trigger (migration 0005) for memory/search.
+    search: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
 
 
 class TurnRow(Base):
     __tablename__ = "turns"
-    __table_args__ = (CheckConstraint("role IN ('caller', 'bot')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('caller', 'bot')", name="role"),
+        Index("ix_turns_caller_id_search", "caller_id", "search", postgresql_using="gin"),
+    )
 
     # (call_id, seq) is the key: re-archiving the same call inserts nothing twice.
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
@@ -83,6 +90,10 @@ class TurnRow(Base):
     text: Mapped[str] = mapped_column(Text)
     spoken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fallback: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Both kept by a trigger (migration 0005) for memory/search: the call's caller, so that one index
+    # holds a caller's words together, and the text's words.
+    caller_id: Mapped[int | None] = mapped_column(BigInteger)
+    search: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
 
 
 class SummaryJob(Base):
@@ -106,3 +117,13 @@ class Erasure(Base):
     bot_number: Mapped[str] = mapped_column(String(32), primary_key=True)
     caller_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SearchConfig(Base):
+    """The one text-search configuration the search vectors are built with (set from the settings)."""
+
+    __tablename__ = "search_config"
+    __table_args__ = (CheckConstraint("id", name="one_row"),)
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    config: Mapped[str] = mapped_column(REGCONFIG, server_default="english")

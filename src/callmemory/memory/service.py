@@ -28,12 +28,14 @@ from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.hot.store import HotStore, QuarantinedCall
 from callmemory.memory.refusals import Refusal, refusal_reason
+from callmemory.memory.search.postgres import NoSearch, Searcher
 from callmemory.memory.topic import topic_of
 from callmemory.memory.types import (
     CallerMemory,
     CallRecord,
     DuplicateEvent,
     EventAnswer,
+    Found,
     LiveCall,
     Turn,
     utcnow,
@@ -103,6 +105,8 @@ class MemoryService:
         metrics: Metrics | None = None,
         refusals_max: int = 3,
         ready_timeout_s: float = 0.5,
+        search: Searcher | None = None,
+        recall: bool = True,
     ) -> None:
         self._hot = hot
         self._archive = archive
@@ -118,6 +122,8 @@ class MemoryService:
         self._refusals_max = refusals_max
         self._ready_timeout_s = ready_timeout_s
         self._hot_failed_at: datetime | None = None  # when Redis last failed here: see stores()
+        self._search: Searcher = search or NoSearch()
+        self._recall = recall  # whether caller turns are searched for (the API's search works anyway)
 
     # -- identity --------------------------------------------------------------------------------
     def identify(
@@ -276,14 +282,41 @@ class MemoryService:
         at: datetime | None = None,
         event: str | None = None,
         spoken: str | None = None,
+        recall: bool = False,
     ) -> tuple[Turn, CallerMemory]:
         """Append a turn of a live call; with `event`, at most once per platform event (else
         DuplicateEvent). `at` is when it was spoken if the platform says, else now. `spoken` places it
-        among the call's turns by where it was said, for platforms that deliver out of order."""
-        async with self.stores("recording a turn"):
-            return await self._hot.append_turn(
-                call, caller, role, text, at or self._now(), fallback=fallback, event=event, spoken=spoken
-            )
+        among the call's turns by where it was said, for platforms that deliver out of order.
+
+        With `recall` (a caller's turn the bot is about to answer), the caller's archive is searched
+        for what they said while Redis records it, and the memory returned carries what was found.
+        """
+        # Started first, so the search's round trip overlaps Redis' instead of following it.
+        found = asyncio.ensure_future(self._search.find(caller, text)) if recall and self._recall else None
+        try:
+            async with self.stores("recording a turn"):
+                turn, memory = await self._hot.append_turn(
+                    call, caller, role, text, at or self._now(), fallback=fallback, event=event, spoken=spoken
+                )
+        except BaseException:
+            if found is not None:
+                found.cancel()
+            raise
+        if found is None:
+            return turn, memory
+        return turn, replace(memory, found=await found)
+
+    async def recall(self, caller: CallerId, said: str) -> tuple[Found, ...]:
+        """What the prompt's search finds for `said`; () when it is off or failed (see record_turn)."""
+        return await self._search.find(caller, said) if self._recall else ()
+
+    async def search(self, caller: CallerId, query: str, limit: int) -> tuple[Found, ...]:
+        """The caller's archive searched for `query`, for integrators; StoreUnavailable when Postgres
+        cannot answer in time."""
+        try:
+            return await self._search.search(caller, query, limit)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable("the archive is unavailable; retry the search") from exc
 
     async def record_reply(
         self, call: CallRef, caller: CallerId, text: str, *, fallback: bool = False, event: str | None = None

@@ -35,6 +35,22 @@ class CallSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Found:
+    """A piece of the caller's archive that matches what they just said (see memory/search)."""
+
+    call_id: str
+    call_started_at: datetime  # the date the prompt shows
+    text: str
+    rank: float  # higher is better; comparable only within one search
+    seq: int | None = None  # the turn's place in its call; None: the call's summary
+    role: Role | None = None  # the turn's speaker; None: the call's summary
+
+    @property
+    def is_summary(self) -> bool:
+        return self.seq is None
+
+
+@dataclass(frozen=True, slots=True)
 class CallerMemory:
     caller: CallerId
     call_count: int = 0  # archived calls before now
@@ -45,6 +61,9 @@ class CallerMemory:
     profile: Mapping[str, Any] = field(default_factory=dict)  # see memory/profile.py
     greeting: str | None = None  # prepared for their next call
     call_summaries: tuple[CallSummary, ...] = ()  # oldest first, capped
+    # What a search of their whole archive found for the turn being answered, best first (never
+    # stored: read alongside the hot memory at each caller turn).
+    found: tuple[Found, ...] = ()
 
     @property
     def is_returning(self) -> bool:

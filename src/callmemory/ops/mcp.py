@@ -20,7 +20,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from callmemory import __version__
-from callmemory.api.integrator.schemas import CallList, ErasureReceiptOut, MemoryBrief
+from callmemory.api.integrator.schemas import CallList, ErasureReceiptOut, MemoryBrief, SearchResults
 from callmemory.core.storable import text_problem
 from callmemory.memory.profile import profile_keys
 
@@ -31,8 +31,9 @@ INSTRUCTIONS: Final = (
     "callmemory remembers the callers of AI voice bots: who called which bot number, what they wanted, "
     "what was promised. A caller is always named by two phone numbers in E.164 format (+, country code, "
     "number, no spaces): the bot's number they dialled and their own. To answer 'what did this caller "
-    "want last time?' call caller_memory; for the individual calls, recent_calls; to delete everything "
-    "about a caller at their request, erase_caller (irreversible)."
+    "want last time?' call caller_memory; for the individual calls, recent_calls; for a detail from long "
+    "ago, search_calls; to delete everything about a caller at their request, erase_caller "
+    "(irreversible)."
 )
 
 BotNumber = Annotated[
@@ -169,6 +170,33 @@ def build_server(api: CallmemoryApi) -> MCPServer:
         is stored about this caller for this bot.
         """
         return await api.caller(CallList, "GET", bot_number, caller_number, "/calls", params={"limit": limit})
+
+    @server.tool(annotations=ToolAnnotations(title="Search a caller's calls", read_only_hint=True))
+    async def search_calls(
+        bot_number: BotNumber,
+        caller_number: CallerNumber,
+        query: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=2000,
+                description="What to look for, in words the caller might have used, e.g. 'dishwasher "
+                "serial number'.",
+            ),
+        ],
+        limit: Annotated[int, Field(ge=1, le=50, description="How many matches at most, best first.")] = 10,
+    ) -> SearchResults:
+        """Search everything the caller said to this bot, in all their finished calls, and the calls'
+        summaries: use it for a detail from long ago ("the serial number of the dishwasher I told you
+        about in March") that the summary in caller_memory no longer holds.
+
+        Returns `results`, best match first: each with `call_id` and `started_at` (the call it was said
+        in), `kind` ("turn" or "summary"), `role` ("caller" or "bot"), `text` and `rank`. Words that are
+        rare in the caller's calls count for more than common ones. Calls still in progress are not
+        searched. Fails with "no such caller" when this API key may see nothing about this caller.
+        """
+        params = {"q": query, "limit": limit}
+        return await api.caller(SearchResults, "GET", bot_number, caller_number, "/search", params=params)
 
     @server.tool(
         annotations=ToolAnnotations(

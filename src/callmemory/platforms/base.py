@@ -65,9 +65,7 @@ class Platform(Protocol):
         """Mount the platform's routes (and say in the OpenAPI document what `settings` decide)."""
         ...
 
-    async def simulate(
-        self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial
-    ) -> Simulation:
+    async def simulate(self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial) -> Simulation:
         """Start whatever the service must reach for one simulated call (closed with `stack`)."""
         ...
 

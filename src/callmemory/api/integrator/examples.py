@@ -110,3 +110,27 @@ BRIEF: Final[dict[str, Any]] = {
     "brief": 'This caller has called 2 time(s) before. Last time they said: "my router '
     'drops every evening".\n\nWhat you know about this caller: Name: Ada. ...',
 }
+
+SEARCH_RESULTS: Final[dict[str, Any]] = {
+    "query": "what was the serial of my dishwasher?",
+    "results": [
+        {
+            "call_id": "c-17",
+            "started_at": "2026-03-02T09:14:00Z",
+            "kind": "turn",
+            "role": "caller",
+            "seq": 2,
+            "text": "The serial number on my dishwasher is DW-4471-X.",
+            "rank": 1.0,
+        },
+        {
+            "call_id": "c-17",
+            "started_at": "2026-03-02T09:14:00Z",
+            "kind": "summary",
+            "role": None,
+            "seq": None,
+            "text": "The caller's dishwasher (serial DW-4471-X) leaks; an engineer visit was booked.",
+            "rank": 1.0,
+        },
+    ],
+}

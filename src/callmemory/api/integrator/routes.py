@@ -8,6 +8,8 @@ exists: the same answer as for an unknown caller, so the API is no oracle for wh
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Final
 
@@ -30,6 +32,8 @@ from callmemory.api.integrator.schemas import (
     MemoryBrief,
     MemoryContext,
     NewTurn,
+    SearchHit,
+    SearchResults,
     Transcript,
     TurnRecorded,
 )
@@ -64,16 +68,54 @@ async def read_context(
     call_id: Annotated[
         str | None, Query(pattern=_CALL_ID, description="A live call of this API whose turns to include")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=2000,
+            description="What the caller just said, to search their archive for (as the webhook does at "
+            "each caller turn); default: the last caller turn of `call_id`",
+        ),
+    ] = None,
 ) -> MemoryContext:
-    remembered = await memory.memory_for(caller.id)
-    built = prompt.build(remembered, call_id)
+    if q is not None:
+        # Both at once, as at a speech turn: the search does not wait for the hot memory.
+        remembered, found = await asyncio.gather(memory.memory_for(caller.id), memory.recall(caller.id, q))
+    else:
+        remembered = await memory.memory_for(caller.id)
+        said = [t.text for t in remembered.recent if t.call_id == call_id and t.role is Role.CALLER]
+        found = await memory.recall(caller.id, said[-1]) if said else ()
+    built = prompt.build(replace(remembered, found=found), call_id)
     return MemoryContext(
         messages=[ChatMessage(role=m.role, content=m.content) for m in built.messages],
         memory_tokens=built.memory_tokens,
         budget_tokens=settings.memory_context_tokens,
         returning=remembered.is_returning,
         greeting=await memory.greeting_for(remembered, greetings),
+        search=[SearchHit.of(f) for f in built.found],
     )
+
+
+@router.get(
+    f"{CALLER_PATH}/search",
+    summary="Search everything the caller said in their calls",
+    description="Full-text search of the caller's whole archive with this bot: every archived turn and "
+    "call summary, ranked (a word rare in the caller's calls counts for more than a common one), best "
+    "first, each with its call's id and date. What the prompt's search finds at each caller turn, "
+    "asked directly. Calls still live are not archived yet and not searched.",
+    responses={200: example("What matched", examples.SEARCH_RESULTS), **responses(401, 404, 422, 503)},
+)
+async def search_caller(
+    *,
+    caller: CallerDep,
+    memory: MemoryDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=2000, description="What to look for, in the caller's words")
+    ],
+    limit: Annotated[int, Query(ge=1, le=50, description="At most this many results")] = 10,
+) -> SearchResults:
+    found = await memory.search(caller.id, q, limit)
+    return SearchResults(query=q, results=[SearchHit.of(f) for f in found])
 
 
 @router.post(

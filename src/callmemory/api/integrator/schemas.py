@@ -10,10 +10,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from callmemory.api.integrator import examples
+from callmemory.core.events import Role
 from callmemory.core.storable import SPOKEN_PATTERN
 from callmemory.memory.erasure import ErasureReceipt
 from callmemory.memory.profile import profile_keys
 from callmemory.memory.records import CallerExport, CallInfo, TurnInfo
+from callmemory.memory.types import Found
 
 Profile = Annotated[dict[str, Any], Field(description=profile_keys())]
 
@@ -21,6 +23,39 @@ Profile = Annotated[dict[str, Any], Field(description=profile_keys())]
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+class SearchHit(BaseModel):
+    call_id: str = Field(description="The id of the call it was said in (the platform's, or yours).")
+    started_at: datetime = Field(description="When that call began.")
+    kind: Literal["turn", "summary"] = Field(description="A turn of the call, or the call's summary.")
+    role: Literal["caller", "bot"] | None = Field(
+        default=None, description="Who said it; null for a summary."
+    )
+    seq: int | None = Field(
+        default=None, description="The turn's place in its call (from 1); null for a summary."
+    )
+    text: str
+    rank: float = Field(description="How well it matches; higher is better, comparable within one answer.")
+
+    @classmethod
+    def of(cls, found: Found) -> SearchHit:
+        return cls(
+            call_id=found.call_id,
+            started_at=found.call_started_at,
+            kind="summary" if found.is_summary else "turn",
+            role=None if found.role is None else ("caller" if found.role is Role.CALLER else "bot"),
+            seq=found.seq,
+            text=found.text,
+            rank=round(found.rank, 4),
+        )
+
+
+class SearchResults(BaseModel):
+    query: str
+    results: list[SearchHit] = Field(description="Best match first; repeats within a call left out.")
+
+    model_config = {"json_schema_extra": {"examples": [examples.SEARCH_RESULTS]}}
 
 
 class MemoryContext(BaseModel):
@@ -32,6 +67,11 @@ class MemoryContext(BaseModel):
     budget_tokens: int = Field(description="The hard limit the memory is kept under.")
     returning: bool = Field(description="Whether the caller has called this bot before.")
     greeting: str = Field(description="What to greet the caller with: prepared after their last call.")
+    search: list[SearchHit] = Field(
+        default=[],
+        description="What the search of the caller's archive contributed to the system prompt (for `q`, "
+        "else the live call's last caller turn), best first; empty when nothing matched or was asked.",
+    )
 
     model_config = {"json_schema_extra": {"examples": [examples.CONTEXT]}}
 

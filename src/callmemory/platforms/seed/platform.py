@@ -29,7 +29,5 @@ class Seed:
 
         app.openapi = openapi  # type: ignore[method-assign]
 
-    async def simulate(
-        self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial
-    ) -> Simulation:
+    async def simulate(self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial) -> Simulation:
         return SeedSimulation(settings, dial.caller, dial.bot)

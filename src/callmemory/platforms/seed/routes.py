@@ -33,7 +33,7 @@ def document_settings(document: dict[str, Any], settings: Settings) -> None:
         "answered with actions (talk, then listen); `call.hangup` archives the call and is acknowledged. "
         "Any other event type is acknowledged with 200 and ignored. Errors name the problem and never "
         "lose data already accepted. When CALLMEMORY_WEBHOOK_SECRET is set, every request must carry "
-        "`X-Callmemory-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` "
+        '`X-Callmemory-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` '
         "(or, with CALLMEMORY_WEBHOOK_TOKEN, `Authorization: Bearer <token>`), or gets 401."
     ),
     responses={

@@ -14,7 +14,7 @@ class SeedSettings(BaseModel):
     webhook_secret: OptionalSecret = Field(
         default=None,
         description="Shared secret of the seed webhook: each request must carry X-Callmemory-Signature "
-        "(t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">), or gets 401. Unset (and no "
+        '(t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">), or gets 401. Unset (and no '
         "webhook_token): /webhook/call is open to anyone, refused in production.",
     )
     webhook_token: OptionalSecret = Field(
@@ -32,4 +32,3 @@ class SeedSettings(BaseModel):
     def webhook_authenticated(self) -> bool:
         """Whether the seed webhook refuses requests that are neither signed nor carry the token."""
         return self.webhook_secret is not None or self.webhook_token is not None
-

@@ -18,7 +18,5 @@ class Twilio:
     def install(self, app: FastPathApp, settings: Settings) -> None:
         app.include_router(routes.router)
 
-    async def simulate(
-        self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial
-    ) -> Simulation:
+    async def simulate(self, stack: contextlib.AsyncExitStack, settings: Settings, dial: Dial) -> Simulation:
         return TwilioSimulation.start(settings, dial)

@@ -27,4 +27,3 @@ class TwilioSettings(BaseModel):
         default="Sorry, I didn't catch that. Goodbye.",
         description="Said before hanging up when the caller says nothing after the bot has spoken.",
     )
-

@@ -90,4 +90,3 @@ class VoipbinSettings(BaseModel):
 
     def voipbin_bot(self, bot_e164: str) -> VoipbinBot:
         return self.voipbin_bots.get(bot_e164) or VoipbinBot()
-
