@@ -59,6 +59,19 @@ async def test_a_docs_page_names_no_other_host(client: httpx.AsyncClient, page: 
     assert "https://" not in text
 
 
+@pytest.mark.parametrize("page", PAGES)
+async def test_a_docs_page_holds_the_browser_to_the_service_itself(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    # What the bundles fetch once running (ReDoc's footer logo is on a CDN) is blocked by the browser.
+    policy = (await client.get(page)).headers["content-security-policy"]
+    directives = dict(d.strip().partition(" ")[::2] for d in policy.split(";"))
+    sources = {source for value in directives.values() for source in value.split()}
+
+    assert directives["default-src"] == "'self'"
+    assert sources <= {"'self'", "'unsafe-inline'", "data:", "blob:"}
+
+
 @pytest.mark.parametrize(
     ("asset", "media_type"),
     [

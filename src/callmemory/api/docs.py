@@ -18,6 +18,21 @@ from fastapi.staticfiles import StaticFiles
 
 from callmemory import __version__
 
+# The browser holds both pages to this origin: ReDoc's footer would fetch its logo from cdn.redoc.ly (and
+# hide it when that fails). Inline scripts and styles: the pages start their bundle inline, and both
+# bundles style themselves with <style> elements; blob: is where ReDoc runs its search worker.
+POLICY: Final = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+    ]
+)
+
 DOCS: Final = "/docs"
 REDOC: Final = "/redoc"
 ASSETS: Final = "/docs/assets"
@@ -36,7 +51,7 @@ TAGS: Final[list[dict[str, Any]]] = [
         "name": "integrator API",
         "description": "For bots that run their own conversation loop: a caller's memory, their calls and "
         "data, and its erasure. Every request needs a key of CALLMEMORY_API_KEYS as "
-        "`Authorization: Bearer <key>` (Authorize, above); a key with a `bot_number` reaches only that "
+        "`Authorization: Bearer <key>` (on /docs: Authorize); a key with a `bot_number` reaches only that "
         "bot's callers. Phone numbers in the path are E.164, with the `+` URL-encoded as `%2B`.",
     },
     {
@@ -76,10 +91,15 @@ def _openapi_url(request: Request) -> str:
     return _root(request) + url
 
 
+def _held_to_this_origin(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = POLICY
+    return page
+
+
 @router.get(DOCS)
 async def swagger_ui(request: Request) -> HTMLResponse:
     assets = _root(request) + ASSETS
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=_openapi_url(request),
         title=f"{request.app.title} - Swagger UI",
         swagger_js_url=f"{assets}/swagger-ui-bundle.js",
@@ -88,18 +108,20 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         # The validator badge would send the document to validator.swagger.io.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    return _held_to_this_origin(page)
 
 
 @router.get(REDOC)
 async def redoc(request: Request) -> HTMLResponse:
     assets = _root(request) + ASSETS
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=_openapi_url(request),
         title=f"{request.app.title} - ReDoc",
         redoc_js_url=f"{assets}/redoc.standalone.js",
         redoc_favicon_url=f"{assets}/favicon.png",
         with_google_fonts=False,
     )
+    return _held_to_this_origin(page)
 
 
 @router.get("/")

@@ -42,8 +42,12 @@ PLATFORM: Final = "api"  # the platform of calls recorded through this API
 router = APIRouter(prefix="/v1", tags=["integrator API"], route_class=StorableInputRoute)
 
 _CALL_ID = r"^[!-~]{1,200}$"
+_CALL_EXAMPLE: Final = {"call": {"summary": "The README's first call", "value": "c-1"}}
 CallId = Annotated[
-    str, Path(pattern=_CALL_ID, description="Your id of the call (a UUID is best)", examples=["c-1"])
+    str,
+    Path(
+        pattern=_CALL_ID, description="Your id of the call (a UUID is best)", openapi_examples=_CALL_EXAMPLE
+    ),
 ]
 
 
@@ -167,11 +171,23 @@ async def list_calls(
 async def read_transcript(
     *,
     caller: CallerDep,
-    platform: Annotated[str, Path(max_length=32, description="Where the call came from", examples=["seed"])],
+    platform: Annotated[
+        str,
+        Path(
+            max_length=32,
+            description="Where the call came from",
+            openapi_examples={"seed": {"value": "seed"}},
+        ),
+    ],
     # Any id a platform may give a call (VoIPBin's are not held to this API's pattern for its own).
     call_id: Annotated[
         str,
-        Path(min_length=1, max_length=200, description="The platform's id of the call", examples=["c-1"]),
+        Path(
+            min_length=1,
+            max_length=200,
+            description="The platform's id of the call",
+            openapi_examples=_CALL_EXAMPLE,
+        ),
     ],
     records: RecordsDep,
 ) -> Transcript:

@@ -85,20 +85,24 @@ async def fetch(
     request: Request,
     *,
     token: Annotated[
-        str, Path(description="The secret CALLMEMORY_VOIPBIN_FETCH_TOKEN", examples=["<fetch token>"])
+        str,
+        Path(
+            description="The secret CALLMEMORY_VOIPBIN_FETCH_TOKEN",
+            openapi_examples={"token": {"value": "<fetch token>"}},
+        ),
     ],
     destination: Annotated[
         str,
         Path(
             description="`${voipbin.call.destination.target}`: the number called (the bot, if incoming)",
-            examples=["+15559876543"],
+            openapi_examples={"bot": {"value": "+15559876543"}},
         ),
     ],
     source: Annotated[
         str,
         Path(
             description="`${voipbin.call.source.target}`: the number calling (the caller, if incoming)",
-            examples=["+15551234567"],
+            openapi_examples={"caller": {"value": "+15551234567"}},
         ),
     ],
     direction: Annotated[
