@@ -2,9 +2,14 @@
 naming them.
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN, so on a machine without internet they stay blank.
-The assets come from the `fastapi-offline` package instead, whose releases carry the current Swagger UI 5
-and ReDoc 2 bundles (self-contained: neither loads anything else) and a favicon. Only its files are used:
-its `FastAPIOffline` factory builds a plain FastAPI, not this service's app.
+The assets come from an installed package instead, `fastapi-offline` (MIT; Swagger UI is Apache-2.0, ReDoc
+MIT): each of its releases vendors the then current bundles (1.7.7: Swagger UI 5.32.6, ReDoc 2.5.3, both
+self-contained, plus a favicon), its releases have followed FastAPI's changes to these pages (Swagger UI 5
+for FastAPI 0.99 in 2023, FastAPI's CDN addresses in 2024), and it needs nothing but FastAPI. The others
+looked at: `swagger-ui-bundle` 1.1.0 (Swagger UI 4.15, which cannot read OpenAPI 3.1, and no ReDoc),
+`fastapi-swagger` (Swagger UI only), `fastapi-offline-docs` 1.1.0 (older bundles, no licence stated),
+`scalar-fastapi` (ships no assets: Scalar comes from a CDN).
+Only the package's files are used: its `FastAPIOffline` factory builds a plain FastAPI, not this app.
 """
 
 from __future__ import annotations
