@@ -1,4 +1,5 @@
-"""The README's configuration section is generated from the settings models and cannot drift from them."""
+"""The configuration page (docs/configuration.md) is generated from the settings models and cannot drift from
+them."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ from callmemory import settings_doc
 from callmemory.platforms.voipbin.settings import VoipbinBot
 from callmemory.settings import ApiKey, Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
-def test_readme_configuration_tables_match_the_settings_models() -> None:
-    documented = settings_doc.section_of(README.read_text())
+def test_the_configuration_tables_match_the_settings_models() -> None:
+    documented = settings_doc.section_of(PAGE.read_text())
 
-    assert documented is not None, "README.md lost its settings-table markers"
+    assert documented is not None, "docs/configuration.md lost its settings-table markers"
     assert documented == settings_doc.tables(), (
-        "README.md's configuration tables are stale: run "
-        "`./dev run python -m callmemory.settings_doc --write README.md`"
+        "docs/configuration.md's tables are stale: run "
+        "`./dev run python -m callmemory.settings_doc --write docs/configuration.md`"
     )
 
 
@@ -39,20 +40,20 @@ def test_every_setting_is_listed_under_each_of_its_environment_names() -> None:
 
 
 def test_writing_replaces_only_the_generated_part(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n\n{settings_doc.START}\n| stale |\n{settings_doc.END}\n\nafter\n")
+    page = tmp_path / "configuration.md"
+    page.write_text(f"# Title\n\nbefore\n\n{settings_doc.START}\n| stale |\n{settings_doc.END}\n\nafter\n")
 
-    settings_doc.main(["--write", str(readme)])
+    settings_doc.main(["--write", str(page)])
 
-    text = readme.read_text()
+    text = page.read_text()
     assert text.startswith("# Title\n\nbefore\n\n")
     assert text.endswith(f"{settings_doc.END}\n\nafter\n")
     assert "| stale |" not in text
     assert settings_doc.section_of(text) == settings_doc.tables()
 
 
-def test_the_readme_json_examples_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    examples = dict(re.findall(r"export (CALLMEMORY_\w+)='(.*?)'", README.read_text(), flags=re.S))
+def test_the_json_examples_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    examples = dict(re.findall(r"export (CALLMEMORY_\w+)='(.*?)'", PAGE.read_text(), flags=re.S))
     assert set(examples) >= {"CALLMEMORY_API_KEYS", "CALLMEMORY_VOIPBIN_BOTS"}
     for name, value in examples.items():
         monkeypatch.setenv(name, value)
@@ -62,3 +63,9 @@ def test_the_readme_json_examples_are_valid_settings(monkeypatch: pytest.MonkeyP
     assert [key.bot_number for key in settings.api_keys] == ["+14155550000", None]
     assert settings.voipbin_bot("+15559876543").mode == "managed_ai"
     assert settings.voipbin_bot("+15559876544").language == "de-DE"
+
+
+def test_angle_brackets_outside_code_are_escaped_so_the_page_shows_them() -> None:
+    cell = settings_doc._cell("t=<unix seconds> or `Bearer <token>`")
+
+    assert cell == "t=&lt;unix seconds> or `Bearer <token>`"

@@ -10,7 +10,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 
 from callmemory import __version__
-from callmemory.api import errors, health, metrics
+from callmemory.api import docs, errors, health, metrics
 from callmemory.api.body import BodyLimit
 from callmemory.api.fastpath import FastPathApp
 from callmemory.api.integrator import routes as memory
@@ -51,6 +51,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             "turns hot in Redis, prompts an OpenAI-compatible LLM with that memory, and archives every "
             "call to Postgres."
         ),
+        openapi_tags=docs.TAGS,
+        # FastAPI's own pages load their scripts from a CDN; api/docs.py serves them from a package.
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
         # No path of the API ends in /: a redirect would lead to another operation than the one asked for
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     for platform in registry.platforms():
         platform.install(app, settings)
     app.include_router(health.router)
+    docs.install(app)
     app.include_router(memory.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)

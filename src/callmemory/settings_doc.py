@@ -1,9 +1,9 @@
-"""The README's configuration tables, generated from the settings models so they cannot drift.
+"""The configuration page's tables, generated from the settings models so they cannot drift.
 
-    python -m callmemory.settings_doc                  print the tables
-    python -m callmemory.settings_doc --write README.md replace them in README.md, between the markers
+    python -m callmemory.settings_doc                                print the tables
+    python -m callmemory.settings_doc --write docs/configuration.md  replace them there, between the markers
 
-tests/test_settings_doc.py fails whenever README.md and the models disagree.
+tests/test_settings_doc.py fails whenever docs/configuration.md and the models disagree.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from pydantic.fields import FieldInfo
 from callmemory.platforms.voipbin.settings import VoipbinBot
 from callmemory.settings import ApiKey, Settings
 
-START: Final = "<!-- settings-table:start: python -m callmemory.settings_doc --write README.md -->"
+START: Final = (
+    "<!-- settings-table:start: python -m callmemory.settings_doc --write docs/configuration.md -->"
+)
 END: Final = "<!-- settings-table:end -->"
 
 _LONGEST_DEFAULT: Final = 60  # longer text defaults are cut: the table is for finding a setting
@@ -43,7 +45,7 @@ def _duration(seconds: float) -> str:
 
 
 def shown_default(name: str, field: FieldInfo) -> str:
-    """The default as a README cell: code, or a word when there is no value."""
+    """The default as a table cell: code, or a word when there is no value."""
     if field.is_required():
         return "required"
     value: Any = field.get_default(call_default_factory=True)
@@ -67,7 +69,9 @@ def shown_default(name: str, field: FieldInfo) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Outside code spans a `<t>` would be taken for an HTML tag, and vanish from the rendered page.
+    parts = text.replace("|", "\\|").replace("\n", " ").split("`")
+    return "`".join(part if index % 2 else part.replace("<", "&lt;") for index, part in enumerate(parts))
 
 
 def settings_table() -> str:
@@ -86,7 +90,7 @@ def nested_table(model: type[BaseModel]) -> str:
 
 
 def tables() -> str:
-    """Everything between the README's markers."""
+    """Everything between the page's markers."""
     return "\n\n".join(
         [
             settings_table(),
@@ -98,24 +102,24 @@ def tables() -> str:
     )
 
 
-def section_of(readme: str) -> str | None:
-    """The generated part of a README, or None when its markers are missing."""
-    _, start, rest = readme.partition(START)
+def section_of(page: str) -> str | None:
+    """The generated part of a page, or None when its markers are missing."""
+    _, start, rest = page.partition(START)
     body, end, _ = rest.partition(END)
     return body.strip("\n") if start and end else None
 
 
-def replaced(readme: str) -> str:
-    if section_of(readme) is None:
-        raise ValueError(f"the README has no {START} ... {END} markers")
-    head, _, rest = readme.partition(START)
+def replaced(page: str) -> str:
+    if section_of(page) is None:
+        raise ValueError(f"the page has no {START} ... {END} markers")
+    head, _, rest = page.partition(START)
     _, _, tail = rest.partition(END)
     return f"{head}{START}\n{tables()}\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Print or write the README's configuration tables.")
-    parser.add_argument("--write", type=Path, metavar="README", help="replace the tables in this file")
+    parser = argparse.ArgumentParser(description="Print or write the configuration page's tables.")
+    parser.add_argument("--write", type=Path, metavar="PAGE", help="replace the tables in this file")
     args = parser.parse_args(argv)
     if args.write is None:
         sys.stdout.write(tables() + "\n")

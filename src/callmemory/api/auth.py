@@ -6,7 +6,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from callmemory.api.deps import SettingsDep
@@ -22,12 +23,23 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="callmemory"'})
 
 
-async def authenticate(request: Request, settings: SettingsDep) -> Integrator:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+# Declared as a security scheme, so that the OpenAPI document says how /v1 is authenticated and the
+# docs page's "Authorize" sends the key. Its own refusal is off: ours has the service's error shape.
+bearer = HTTPBearer(
+    scheme_name="apiKey",
+    description="A key of CALLMEMORY_API_KEYS, sent as `Authorization: Bearer <key>`. A key with a "
+    "`bot_number` reaches only that bot's callers.",
+    auto_error=False,
+)
+
+
+async def authenticate(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)], settings: SettingsDep
+) -> Integrator:
+    token = credentials.credentials.strip() if credentials else ""
+    if not token:
         raise _unauthorized("send the API key as `Authorization: Bearer <key>`")
-    presented = token.strip().encode()
+    presented = token.encode()
     found: Integrator | None = None
     # Every key is compared, each in constant time, so the time taken tells nothing about any key.
     for key in settings.api_keys:

@@ -17,7 +17,7 @@ BotNumber = Annotated[
     str,
     Path(
         description="The bot's phone number, E.164 (URL-encode the +)",
-        examples=["+14155550000"],
+        openapi_examples={"bot": {"summary": "A bot's number", "value": "+14155550000"}},
         json_schema_extra=PHONE_SCHEMA,  # checked with the number itself, into a 422 naming it
     ),
 ]
@@ -25,7 +25,7 @@ CallerNumber = Annotated[
     str,
     Path(
         description="The caller's phone number, E.164",
-        examples=["+14155551234"],
+        openapi_examples={"caller": {"summary": "A caller's number", "value": "+14155551234"}},
         json_schema_extra=PHONE_SCHEMA,
     ),
 ]

@@ -46,7 +46,13 @@ PLATFORM: Final = "api"  # the platform of calls recorded through this API
 router = APIRouter(prefix="/v1", tags=["integrator API"], route_class=StorableInputRoute)
 
 _CALL_ID = r"^[!-~]{1,200}$"
-CallId = Annotated[str, Path(pattern=_CALL_ID, description="Your id of the call (a UUID is best)")]
+_CALL_EXAMPLE: Final = {"call": {"summary": "The README's first call", "value": "c-1"}}
+CallId = Annotated[
+    str,
+    Path(
+        pattern=_CALL_ID, description="Your id of the call (a UUID is best)", openapi_examples=_CALL_EXAMPLE
+    ),
+]
 
 
 @router.get(
@@ -185,7 +191,7 @@ async def list_calls(
     *,
     caller: CallerDep,
     records: RecordsDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many calls")] = 50,
     before: Annotated[datetime | None, Query(description="Only calls that started before this")] = None,
 ) -> CallList:
     calls = await records.calls(caller.id, limit=limit, before=before)
@@ -207,9 +213,24 @@ async def list_calls(
 async def read_transcript(
     *,
     caller: CallerDep,
-    platform: Annotated[str, Path(max_length=32, examples=["seed"])],
+    platform: Annotated[
+        str,
+        Path(
+            max_length=32,
+            description="Where the call came from",
+            openapi_examples={"seed": {"value": "seed"}},
+        ),
+    ],
     # Any id a platform may give a call (VoIPBin's are not held to this API's pattern for its own).
-    call_id: Annotated[str, Path(min_length=1, max_length=200, description="The platform's id of the call")],
+    call_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            description="The platform's id of the call",
+            openapi_examples=_CALL_EXAMPLE,
+        ),
+    ],
     records: RecordsDep,
 ) -> Transcript:
     found = await records.transcript(caller.id, platform, call_id)

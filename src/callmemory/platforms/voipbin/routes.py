@@ -6,7 +6,7 @@ import hmac
 import logging
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 
 from callmemory.api.deps import MetricsDep, ServicesDep, SettingsDep
 from callmemory.api.errors import ErrorBody, error_response, responses
@@ -30,7 +30,7 @@ BridgeDep = Annotated[VoipbinBridge, Depends(get_bridge)]
 
 
 _FETCH_DOC: Final[dict[str, Any]] = {
-    "summary": "The URL of a VoIPBin flow's `fetch` action: greeting and caller memory as actions",
+    "summary": "The URL of a VoIPBin flow's fetch action: greeting and caller memory as actions",
     "description": (
         "Configure the `fetch` action's `event_url` as "
         "`https://<host>/voipbin/fetch/<CALLMEMORY_VOIPBIN_FETCH_TOKEN>/${voipbin.call.destination.target}/"
@@ -45,7 +45,7 @@ _FETCH_DOC: Final[dict[str, Any]] = {
             "description": "A bare JSON array of actions, each with a fresh id",
             "content": {"application/json": {"examples": voipbin_examples.FETCH_EXAMPLES}},
         },
-        **responses(401, 422, 503),
+        **responses(401, 409, 422, 503),  # 409: a fetch naming a call that has already ended
         404: error_response(
             "CALLMEMORY_VOIPBIN_FETCH_TOKEN is not set: the fetch URL is off",
             ErrorBody(
@@ -84,9 +84,27 @@ _FETCH_PATH: Final = "/fetch/{token}/{destination}/{source}"
 async def fetch(
     request: Request,
     *,
-    token: str,
-    destination: str,
-    source: str,
+    token: Annotated[
+        str,
+        Path(
+            description="The secret CALLMEMORY_VOIPBIN_FETCH_TOKEN",
+            openapi_examples={"token": {"value": "<fetch token>"}},
+        ),
+    ],
+    destination: Annotated[
+        str,
+        Path(
+            description="`${voipbin.call.destination.target}`: the number called (the bot, if incoming)",
+            openapi_examples={"bot": {"value": "+15559876543"}},
+        ),
+    ],
+    source: Annotated[
+        str,
+        Path(
+            description="`${voipbin.call.source.target}`: the number calling (the caller, if incoming)",
+            openapi_examples={"caller": {"value": "+15551234567"}},
+        ),
+    ],
     direction: Annotated[
         str | None,
         Query(
