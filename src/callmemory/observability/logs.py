@@ -82,7 +82,7 @@ class AccessPathFilter(logging.Filter):
 
 
 def resolved_format(fmt: str, stream: Any = "ext://sys.stderr") -> str:
-    """"json" or "text": "auto" is text on a terminal (a person reads it) and JSON anywhere else."""
+    """ "json" or "text": "auto" is text on a terminal (a person reads it) and JSON anywhere else."""
     if fmt != "auto":
         return fmt
     target = sys.stderr if stream == "ext://sys.stderr" else stream
