@@ -79,36 +79,24 @@ def test_a_configuration_error_names_the_variables_and_prints_no_value() -> None
         "CALLMEMORY_ENVIRONMENT": "production",
         "OPENAI_API_KEY": SECRET,
         "CALLMEMORY_HASH_SECRET": SECRET,
-        "CALLMEMORY_RECENT_EXCHANGES": "ten",
+        "CALLMEMORY_RECENT_EXCHANGES": "ten-or-so",
         "CALLMEMORY_API_KEYS": json.dumps([{"key": "sk-short-secret"}]),
     }
 
-    ran = subprocess.run(
-        [sys.executable, "-m", "callmemory.cli", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    ran = run_cli(env, "serve")
 
     assert ran.returncode != 0
     assert "CALLMEMORY_RECENT_EXCHANGES: Input should be a valid integer" in ran.stderr
     assert "CALLMEMORY_API_KEYS (item 0, key): an API key must be at least 24 characters long" in ran.stderr
     assert "recent_exchanges" not in ran.stderr
-    for value in (SECRET, "sk-short-secret", "ten"):
+    for value in (SECRET, "sk-short-secret", "ten-or-so"):
         assert value not in ran.stderr + ran.stdout
 
 
 def test_a_production_rule_is_reported_by_its_variable_without_the_values() -> None:
     env = {**unconfigured_env(), "CALLMEMORY_ENVIRONMENT": "production", "CALLMEMORY_HASH_SECRET": "changeme"}
 
-    ran = subprocess.run(
-        [sys.executable, "-m", "callmemory.cli", "stats"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    ran = run_cli(env, "stats")
 
     assert ran.returncode != 0
     assert "CALLMEMORY_HASH_SECRET must be set to a random value" in ran.stderr
