@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,10 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+TOOLS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "callmemory-dev"
 
 
 def dev(*args: str, cwd: Path = ROOT, venv: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "PYTHON": sys.executable}
+    env["CALLMEMORY_TOOLS"] = str(TOOLS)
     if venv is not None:
         env["CALLMEMORY_VENV"] = str(venv)
     command = ["bash", str(cwd / "dev"), *args]
@@ -38,9 +41,8 @@ def test_run_without_a_command_prints_the_usage_and_fails() -> None:
 
 
 def test_a_lock_that_does_not_match_pyproject_fails_with_the_command_that_updates_it(tmp_path: Path) -> None:
-    venv = Path(sys.prefix)
-    if not any(venv.glob("uv-*/bin/uv")):
-        pytest.skip("this venv was not made by ./dev, so it has no uv of its own to check the lock with")
+    if not any(TOOLS.glob("uv-*/bin/uv")):
+        pytest.skip(f"./dev has not bootstrapped uv into {TOOLS} here, and this test installs nothing")
     for name in ("dev", "pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     pyproject = (tmp_path / "pyproject.toml").read_text()
@@ -48,7 +50,7 @@ def test_a_lock_that_does_not_match_pyproject_fails_with_the_command_that_update
         re.sub(r"dependencies = \[\n", 'dependencies = [\n    "orjson>=3.10",\n', pyproject, count=1)
     )
 
-    ran = dev("lint", cwd=tmp_path, venv=venv)
+    ran = dev("lint", cwd=tmp_path, venv=tmp_path / "venv")
 
     assert ran.returncode == 1
     assert "uv.lock does not match pyproject.toml: run ./dev lock" in ran.stderr
