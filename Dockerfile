@@ -1,10 +1,24 @@
-FROM python:3.11-slim
+# The production image: the service and its OpenTelemetry extra, at the versions pinned in uv.lock. No
+# embedded servers (a deployment brings its own Postgres and Redis: the `embedded` extra is for a
+# developer's machine) and no dev tools; uv itself stays in the build stage.
+FROM python:3.11-slim AS build
+RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+# The dependencies in a layer of their own: a change to the code alone does not reinstall them.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-cache --no-dev --extra otel --no-install-project
+COPY README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
-RUN pip install --no-cache-dir . && useradd --system callmemory
+RUN uv sync --locked --no-cache --no-dev --extra otel --no-editable
+
+FROM python:3.11-slim
+COPY --from=build /opt/venv /opt/venv
+RUN useradd --system callmemory
 USER callmemory
-ENV CALLMEMORY_HOST=0.0.0.0 CALLMEMORY_PORT=8080 CALLMEMORY_DATA_DIR=/tmp/callmemory
+ENV PATH=/opt/venv/bin:$PATH \
+    CALLMEMORY_HOST=0.0.0.0 CALLMEMORY_PORT=8080 CALLMEMORY_DATA_DIR=/tmp/callmemory \
+    CALLMEMORY_LOG_FORMAT=json
 EXPOSE 8080
 CMD ["callmemory", "serve", "--workers", "2"]

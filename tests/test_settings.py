@@ -1,13 +1,19 @@
-"""Settings refuse what would be unsafe in production and keep a generated secret stable."""
+"""Settings refuse what would be unsafe in production, keep a generated secret stable, and report what
+is wrong by environment variable, never by value."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from pydantic_settings import SettingsError
 
-from callmemory.settings import Settings
+from callmemory.settings import Settings, describe_errors
+from support.serving import unconfigured_env
 
 
 def test_production_refuses_a_placeholder_hash_secret() -> None:
@@ -57,3 +63,51 @@ def test_api_keys_are_read_from_the_environment_as_json(monkeypatch: pytest.Monk
 def test_a_short_api_key_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least 24 characters"):
         Settings(_env_file=None, api_keys=[{"key": "short"}])
+
+
+SECRET = "sk-THIS-IS-SECRET-0123456789"
+
+
+def run_cli(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "callmemory.cli", command]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_a_configuration_error_names_the_variables_and_prints_no_value() -> None:
+    env = {
+        **unconfigured_env(),
+        "CALLMEMORY_ENVIRONMENT": "production",
+        "OPENAI_API_KEY": SECRET,
+        "CALLMEMORY_HASH_SECRET": SECRET,
+        "CALLMEMORY_RECENT_EXCHANGES": "ten-or-so",
+        "CALLMEMORY_API_KEYS": json.dumps([{"key": "sk-short-secret"}]),
+    }
+
+    ran = run_cli(env, "serve")
+
+    assert ran.returncode != 0
+    assert "CALLMEMORY_RECENT_EXCHANGES: Input should be a valid integer" in ran.stderr
+    assert "CALLMEMORY_API_KEYS (item 0, key): an API key must be at least 24 characters long" in ran.stderr
+    assert "recent_exchanges" not in ran.stderr
+    for value in (SECRET, "sk-short-secret", "ten-or-so"):
+        assert value not in ran.stderr + ran.stdout
+
+
+def test_a_production_rule_is_reported_by_its_variable_without_the_values() -> None:
+    env = {**unconfigured_env(), "CALLMEMORY_ENVIRONMENT": "production", "CALLMEMORY_HASH_SECRET": "changeme"}
+
+    ran = run_cli(env, "stats")
+
+    assert ran.returncode != 0
+    assert "CALLMEMORY_HASH_SECRET must be set to a random value" in ran.stderr
+    assert "'changeme'" not in ran.stderr
+    assert "input_value" not in ran.stderr
+
+
+def test_json_that_does_not_parse_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLMEMORY_API_KEYS", "[{not json: " + SECRET)
+
+    with pytest.raises(SettingsError) as error:
+        Settings(_env_file=None)
+
+    assert describe_errors(error.value) == "  CALLMEMORY_API_KEYS: not valid JSON"

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from callmemory.core.config import OptionalSecret, OptionalText
 from callmemory.memory.search.settings import SearchSettings
@@ -237,9 +246,10 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
     metrics_enabled: bool = Field(
         default=True, description="Serve Prometheus metrics at /metrics (unauthenticated, like /healthz)."
     )
-    log_format: Literal["json", "text"] = Field(
-        default="json",
-        description="`serve`'s log lines: one JSON object each (for log shippers), or text for a terminal.",
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="Log lines: text (readable) or one JSON object each (for log shippers); auto: text "
+        "when stderr is a terminal, else JSON.",
     )
     otlp_endpoint: OptionalText = Field(
         default=None,
@@ -313,3 +323,28 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
                 os.link(tmp, path)
             tmp.unlink()
         return path.read_text().strip().encode()
+
+
+def describe_errors(exc: ValidationError | SettingsError) -> str:
+    """A configuration error as an operator can act on it: one line per environment variable, naming it
+    and what is wrong with it, and never the value given (it may be a secret, or sit next to one)."""
+    from callmemory.settings_doc import env_names  # noqa: PLC0415 - it imports this module
+
+    def variable(field: str) -> str:
+        info = Settings.model_fields.get(field)
+        return env_names(field, info)[0] if info is not None else field
+
+    if isinstance(exc, SettingsError):  # a complex value (JSON) that does not parse; the text names the field
+        named = re.search(r'field "([^"]+)"', str(exc))
+        return f"  {variable(named[1]) if named else 'a setting'}: not valid JSON"
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        message = error["msg"].removeprefix("Value error, ")
+        field, *inside = error["loc"] or ("",)
+        where = f" ({', '.join(_part(p) for p in inside)})" if inside else ""
+        lines.append(f"  {variable(str(field))}{where}: {message}" if field else f"  {message}")
+    return "\n".join(lines)
+
+
+def _part(part: int | str) -> str:
+    return f"item {part}" if isinstance(part, int) else part

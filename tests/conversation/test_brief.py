@@ -66,3 +66,18 @@ def test_the_brief_carries_the_rolling_summary_and_profile() -> None:
 
     assert "Name: Dana" in brief
     assert "a refund was promised" in brief
+
+
+def test_calls_that_never_hung_up_are_counted_with_the_archived_ones_the_brief_lists() -> None:
+    archived = _memory("Where is my order 4417?", "It ships today.")
+    unended = tuple(
+        replace(archived.recent[0], seq=10 + n, call_id=f"never-hung-up-{n}", text=f"Hello from call {n}.")
+        for n in range(3)
+    )
+    memory = replace(archived, recent=(*archived.recent, *unended))  # call_count 1: only c-1 was archived
+
+    brief = memory_brief(PROMPT, memory, 4000)
+
+    assert "This caller has called 4 time(s) before." in brief
+    assert all(f"Hello from call {n}." in brief for n in range(3))
+    assert "Where is my order 4417?" in brief

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,12 @@ from typing import Any
 import pytest
 
 from callmemory.app import create_app
+from callmemory.devtools.datadir import DataDirLock
 from callmemory.devtools.local_server import served
 from callmemory.settings import Settings
 from support.cli import Ran, callmemory, cli_env
 from support.llm import FakeLLM
-from support.serving import children_of_data_dir, embedded_data_dir, free_port
+from support.serving import children_of_data_dir, embedded_data_dir, free_port, unconfigured_env
 
 Rows = Callable[..., Any]
 CALLER = "+15551234567"
@@ -115,3 +117,18 @@ async def test_with_no_store_configured_it_runs_on_embedded_servers_in_its_data_
     assert f"embedded PostgreSQL: {data_dir}" in first.stderr  # mkdtemp: already absolute and resolved
     assert first.stdout.startswith("bot: ")  # status lines stay off the conversation
     assert children_of_data_dir(data_dir) == []
+
+
+async def test_simulate_embedded_on_a_directory_in_use_is_refused_naming_its_owner(tmp_path: Path) -> None:
+    owner = DataDirLock(tmp_path)
+    owner.acquire("serve", host="127.0.0.1", port=8123)
+    try:
+        ran = await callmemory(
+            unconfigured_env(), "simulate", "--embedded", "--data-dir", str(tmp_path), stdin="Hello?\n"
+        )
+    finally:
+        owner.release()
+
+    assert ran.status != 0
+    assert f"`callmemory serve` (pid {os.getpid()}, port 8123)" in ran.stderr
+    assert not (tmp_path / "embedded").exists()

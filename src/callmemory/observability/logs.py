@@ -1,4 +1,5 @@
-"""Structured logs for `serve`: one JSON object per line, and nothing in them that identifies a caller.
+"""Logs: readable lines on a terminal, one JSON object per line elsewhere, and nothing in them that
+identifies a caller.
 
 Privacy is kept first by what the code logs (call ids and caller-hash prefixes, never numbers or
 speech; exceptions described by `describe_error`, not by their text), and second by this module:
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import traceback
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -79,6 +81,15 @@ class AccessPathFilter(logging.Filter):
         return True
 
 
+def resolved_format(fmt: str, stream: Any = "ext://sys.stderr") -> str:
+    """ "json" or "text": "auto" is text on a terminal (a person reads it) and JSON anywhere else."""
+    if fmt != "auto":
+        return fmt
+    target = sys.stderr if stream == "ext://sys.stderr" else stream
+    isatty = getattr(target, "isatty", None)
+    return "text" if callable(isatty) and isatty() else "json"
+
+
 class JsonFormatter(logging.Formatter):
     """time, level, logger, message, the request/call/caller ids known, and an exception's shape."""
 
@@ -107,7 +118,8 @@ def _exception_types(exc: BaseException) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """The human-readable alternative (CALLMEMORY_LOG_FORMAT=text), under the same privacy rules."""
+    """The human-readable lines (on a terminal, or CALLMEMORY_LOG_FORMAT=text), under the same privacy
+    rules."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -125,10 +137,14 @@ class TextFormatter(logging.Formatter):
         return f"{_exception_types(ei[1])}\n" + "".join(traceback.format_tb(ei[2]))
 
 
-def log_config(level: str, *, fmt: str = "json", stream: Any = "ext://sys.stderr") -> dict[str, Any]:
-    """The dictConfig `serve` hands to uvicorn (workers apply it too); `stream` is for tests."""
+def log_config(level: str, *, fmt: str = "auto", stream: Any = "ext://sys.stderr") -> dict[str, Any]:
+    """The dictConfig `serve` hands to uvicorn (workers apply it too); `stream` is for tests.
+
+    `fmt` "auto" is decided here, in the process that owns the terminal, so that workers (whose stderr
+    is the same) log in the same format.
+    """
     level = level.upper()
-    formatter = JsonFormatter if fmt == "json" else TextFormatter
+    formatter = JsonFormatter if resolved_format(fmt, stream) == "json" else TextFormatter
     own = {"handlers": ["default"], "level": level, "propagate": False}
     return {
         "version": 1,
