@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from openai import AsyncOpenAI, DefaultAioHttpClient
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callmemory.conversation.prompt import PromptBuilder
@@ -22,7 +21,7 @@ from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
 from callmemory.memory.greeting import Greetings
-from callmemory.memory.hot.client import redis_client
+from callmemory.memory.hot.client import HotRedis, redis_client
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.records import CallerRecords
 from callmemory.memory.service import MemoryService
@@ -43,7 +42,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    redis: Redis
+    redis: HotRedis
     engine: AsyncEngine
     memory: MemoryService
     calls: CallHandler

@@ -5,10 +5,9 @@ The key layout is described in keys.py; the scripts are in scripts/, run through
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from callmemory.memory.hot.callers import Callers
 from callmemory.memory.hot.calls import LiveCalls, Started
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.erasure import Erasure, HotErasure
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.locks import Locks
@@ -25,7 +24,7 @@ class HotStore:
     Its methods are the parts' own, so that callers need not know which part does what.
     """
 
-    def __init__(self, redis: Redis, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, settings: HotSettings) -> None:
         self._redis = redis
         keys = Keys(settings.prefix)
         callers = Callers(redis, keys, settings)
