@@ -114,6 +114,7 @@ async def keys_matching(redis: HotRedis, pattern: str) -> AsyncIterator[str]:
     """The keys that match `pattern`, whose hash tag (not a glob) names their slot: on a cluster only
     the node that holds that slot is scanned."""
     if isinstance(redis, RedisCluster):
+        await redis.initialize()  # the slots are known only once the client has asked the nodes
         node = redis.get_node_from_key(pattern)
         async for key in redis.scan_iter(match=pattern, count=1000, target_nodes=node):
             yield str(key)

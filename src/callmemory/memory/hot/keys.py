@@ -15,6 +15,7 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
     cm:live:{s<nn>}                              zset  live calls by last known activity (sweeper)
     cm:pending:{s<nn>}                           zset  ended calls waiting for Postgres, by due time
+    cm:live:{s<nn>}:ready                        str   the readiness probe's token      TTL 10 s
     cm:quarantine                                hash  pending member -> {reason, since, refusals}
     cm:lock:<name>                               str   a lock's holder token, with an expiry
 

@@ -4,6 +4,7 @@ and the quarantine of calls Postgres keeps refusing, set aside so that they hold
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,22 @@ class _NoteRefusal(Script):
 
     def __call__(self, call: CallRef, caller: CallerId, reason: str) -> Invocation:
         return self.invoke([self._keys.state(call, caller), self._keys.log(call, caller)], [reason])
+
+
+class Probe(Script):
+    """One write-and-read script on each bucket's shard: what readiness takes as proof that Redis works."""
+
+    name = "probe"
+
+    async def __call__(self) -> bool:
+        token = secrets.token_hex(4)
+        probes = [self.invoke([f"{bucket}:ready"], [token]) for bucket in self._keys.live_buckets]
+
+        def commands(pipe: Pipe) -> None:
+            for probe in probes:
+                probe.queue(pipe)
+
+        return all(echo == token for echo in await pipelined(self._redis, commands, script=self))
 
 
 class Schedules:

@@ -11,7 +11,7 @@ from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.erasure import Erasure, HotErasure
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.locks import Locks
-from callmemory.memory.hot.schedules import QuarantinedCall, Schedules
+from callmemory.memory.hot.schedules import Probe, QuarantinedCall, Schedules
 from callmemory.memory.hot.settings import HotSettings
 from callmemory.memory.hot.transcript import Transcripts
 
@@ -68,6 +68,9 @@ class HotStore:
         self.release = locks.release
 
         self.erase = Erasure(redis, keys, settings).erase
+        self._probe = Probe(redis, keys, settings)
 
     async def ping(self) -> bool:
-        return bool(await self._redis.ping())
+        """Whether Redis runs hot memory's commands: not a PING, which any node answers, but a script
+        that writes and reads back, on the shard of every schedule bucket (see scripts/probe.lua)."""
+        return await self._probe()
