@@ -74,7 +74,8 @@ class LocalCluster:
                 *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)),
                 *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
                 # A dead master is noticed, and its replica promoted, within a few seconds.
-                *("--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no"),
+                *("--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"),
+                *("--save", "", "--appendonly", "no"),
             ],
             stdout=subprocess.DEVNULL,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,11 +28,14 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
+
+from callmemory.observability.logs import mask_numbers
 
 # What a failing hot store raises, for code outside memory/hot/ to catch without naming the client
-# library (OSError: a socket error redis-py does not wrap, or a deadline that passed).
-HOT_STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+# library (OSError: a socket error redis-py does not wrap, or a deadline that passed;
+# RedisClusterException, no RedisError: a cluster whose nodes cannot be reached, mid-failover).
+HOT_STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
 # The client hot memory runs on: one server's (also a Sentinel master's) or a cluster's.
 HotRedis = Redis | RedisCluster
@@ -121,6 +125,19 @@ async def keys_matching(redis: HotRedis, pattern: str) -> AsyncIterator[str]:
     else:
         async for key in redis.scan_iter(match=pattern, count=1000):
             yield str(key)
+
+
+def describe_store_error(exc: BaseException) -> str:
+    """A hot-store error as it may be logged: its type and the server's message (a MOVED target, a
+    node that cannot be reached), without the command that redis-py's cluster pipeline puts in front
+    of it, which quotes keys and arguments (a caller's words)."""
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    message = _PIPELINE_PREFIX.sub("", message)
+    return f"{type(exc).__name__}: {mask_numbers(message)[:200]}" if message else type(exc).__name__
+
+
+# "Command # 2 (EVALSHA ... the arguments ...) of pipeline caused error: ('the message',)"
+_PIPELINE_PREFIX: Final = re.compile(r"^Command # \d+ \(.*\) of pipeline caused error: ")
 
 
 def _once_on_a_fresh_connection() -> Retry:
@@ -225,6 +242,12 @@ class GatedCluster(RedisCluster):
         token = _HOLDING.set(True)
         try:
             yield
+        except AttributeError as exc:
+            # redis-py 8.1's cluster pipeline, retrying after a node failed, closes every connection of
+            # the client, also those other tasks are writing to at that moment; they fail with
+            # "'NoneType' object has no attribute 'writelines'" (seen in the failover test). It is a
+            # lost connection, to be answered 503 and retried, not a bug of ours to answer 500.
+            raise RedisConnectionError(f"connection closed under the command: {exc}") from exc
         finally:
             _HOLDING.reset(token)
             self._gate.release()
