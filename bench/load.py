@@ -40,6 +40,7 @@ import asyncpg
 import redis
 import uvloop
 
+from callmemory.memory.hot.client import topology
 from callmemory.platforms.seed import signing
 
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -317,8 +318,10 @@ def report_backlog(database: str, drain_s: float) -> None:
     )
 
 
-def purge_redis(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+def purge_redis(url: str, prefix: str) -> None:
+    if topology(url).kind != "single":
+        return  # a cluster or Sentinel set of the run's own (bench/redis_topologies.py) goes with it
+    client = redis.Redis.from_url(url)
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
@@ -343,7 +346,7 @@ def environment(
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("CALLMEMORY_")},
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": args.redis_url,
         "OPENAI_API_KEY": "sk-bench",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
         "CALLMEMORY_ENVIRONMENT": "production",
@@ -376,6 +379,11 @@ def arguments() -> argparse.Namespace:
         help="DELAY_MS:CONCURRENCY, repeatable (default: 0:50, 0:200, 400:50, 400:200)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help="the service's REDIS_URL, any form (docs/scaling.md); default: %(default)s",
+    )
     parser.add_argument(
         "--service",
         choices=["callmemory", "null"],
@@ -494,7 +502,7 @@ def main() -> None:
                 print(f"  service log x{count}: {message}")
     finally:
         asyncio.run(drop_database(database))
-        purge_redis(prefix)
+        purge_redis(args.redis_url, prefix)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

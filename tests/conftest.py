@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callmemory.db.migrate import upgrade
+from callmemory.memory.hot.client import HotRedis, redis_client
 from callmemory.platforms.voipbin.settings import VoipbinBot
 from callmemory.settings import Settings
 from support.app import make_settings, purge, running
 from support.llm import FakeLLM, LLMServer
 from support.outage import Outage
 from support.phone import Phone
+from support.redis_cluster import LocalCluster, missing_binaries
 from support.services import create_database, drop_database, postgres_server_url, redis_server_url
 from support.voipbin import (
     ACCESS_KEY,
@@ -51,21 +52,60 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
     await drop_database(postgres_server, name)
 
 
+# The tests of these files run twice: against one Redis server and against a real Redis Cluster (three
+# masters on loopback, see support/redis_cluster.py): the core, redeliveries, the sweeper, the flusher,
+# erasure and VoIPBin, whose keys and scripts must each stay inside one cluster slot.
+ON_BOTH_TOPOLOGIES = (
+    "core/",
+    "platforms/seed/test_redelivery.py",
+    "memory/test_sweeper.py",
+    "memory/test_postgres_outage.py",
+    "memory/test_quarantine.py",
+    "memory/test_erasure.py",
+    "platforms/voipbin/",
+)
+_TESTS = Path(__file__).parent
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    where = Path(str(metafunc.definition.path)).relative_to(_TESTS).as_posix()
+    if "redis_topology" in metafunc.fixturenames and where.startswith(ON_BOTH_TOPOLOGIES):
+        metafunc.parametrize("redis_topology", ["single", "cluster"], indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_topology(request: pytest.FixtureRequest) -> str:
+    """`single` (one Redis server), or `cluster` for the files in ON_BOTH_TOPOLOGIES' second run."""
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    if (why := missing_binaries()) is not None:
+        pytest.skip(why)
+    with LocalCluster(tmp_path_factory.mktemp("redis-cluster")).running() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_topology: str, request: pytest.FixtureRequest) -> str:
+    if redis_topology == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
     return redis_server_url()
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
+async def redis(redis_url: str) -> AsyncIterator[HotRedis]:
+    """A client of the test's Redis, of its topology, for looking at (or tampering with) the keys."""
+    client = redis_client(redis_url, max_connections=20, timeout_s=5)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
 async def settings(
-    database_url: str, redis_url: str, redis: Redis, llm_server: LLMServer, tmp_path: Path
+    database_url: str, redis_url: str, redis: HotRedis, llm_server: LLMServer, tmp_path: Path
 ) -> AsyncIterator[Settings]:
     """Settings of one test: its own Redis prefix; the archive's tables are emptied afterwards."""
     prefix = f"cmtest-{uuid.uuid4().hex[:10]}"

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import SecretStr
-from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -24,7 +23,7 @@ from callmemory.db.session import create_engine, create_sessionmaker
 from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
 from callmemory.memory.greeting import Greetings
-from callmemory.memory.hot.client import redis_client
+from callmemory.memory.hot.client import HotRedis, redis_client
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.records import CallerRecords
 from callmemory.memory.search.postgres import PostgresSearch
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    redis: Redis
+    redis: HotRedis
     engine: AsyncEngine
     memory: MemoryService
     calls: CallHandler
@@ -84,7 +83,7 @@ def _summary_llm(settings: Settings) -> AsyncOpenAI | None:
     return _llm_client(key, settings.summary_base_url or settings.openai_base_url, settings.summary_timeout_s)
 
 
-def _live_answers(settings: Settings, redis: Redis) -> LiveAnswers | None:
+def _live_answers(settings: Settings, redis: HotRedis) -> LiveAnswers | None:
     """Where live answers are noted for summaries to give way to them, when they share an endpoint."""
     if not (settings.summary_yield_to_live and settings.summaries_share_endpoint and settings.openai_api_key):
         return None

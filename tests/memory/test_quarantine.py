@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from callmemory.settings import Settings
-from support.app import running
+from support.app import pending_in_redis, running
 from support.cli import callmemory, cli_env
 from support.llm import FakeLLM
 from support.metrics import scrape
@@ -192,7 +192,7 @@ async def test_quarantine_retry_of_a_call_still_refused_reports_it_and_keeps_it(
 
     assert ran.status == 0, ran.stderr
     assert json.loads(ran.stdout) == [{"platform": "seed", "call_id": call_id, "outcome": "refused"}]
-    assert await redis.zcard(f"{settings.redis_prefix}:pending") == 1  # the flusher's again
+    assert await pending_in_redis(redis, settings.redis_prefix) == 1  # the flusher's again
 
 
 async def test_an_erased_callers_quarantined_call_is_gone_from_the_quarantine(

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
-from redis.asyncio import Redis
 
 from callmemory.app import create_app
+from callmemory.memory.hot.client import HotRedis
+from callmemory.memory.hot.keys import Keys
 from callmemory.services import open_services
 from callmemory.settings import ApiKey, Settings
 from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY
@@ -20,12 +21,17 @@ from support.api import ADMIN_KEY, BOT_A, BOT_A_KEY
 TEST_SECRET = "test-hash-secret-0123456789abcdef"
 
 
-async def purge(redis: Redis, prefix: str) -> int:
+async def purge(redis: HotRedis, prefix: str) -> int:
     """Delete one prefix's keys: how tests "flush" Redis without touching the shared server's others."""
     keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
     if keys:
         await redis.delete(*keys)
     return len(keys)
+
+
+async def pending_in_redis(redis: HotRedis, prefix: str) -> int:
+    """How many calls wait in Redis for the archive, over every bucket of the schedule."""
+    return sum([int(await redis.zcard(bucket)) for bucket in Keys(prefix).pending_buckets])
 
 
 def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:

@@ -25,7 +25,7 @@ from callmemory.core.identity import CallerHasher, CallerId, NumberPolicy
 from callmemory.core.withheld import is_withheld, withheld_identity
 from callmemory.memory.archive import Archive
 from callmemory.memory.greeting import Greetings
-from callmemory.memory.hot.client import HOT_STORE_ERRORS
+from callmemory.memory.hot.client import HOT_STORE_ERRORS, describe_store_error
 from callmemory.memory.hot.store import HotStore, QuarantinedCall
 from callmemory.memory.refusals import Refusal, refusal_reason
 from callmemory.memory.search.postgres import NoSearch, Searcher
@@ -531,7 +531,7 @@ class MemoryService:
             yield
         except HOT_STORE_ERRORS as exc:
             self._hot_failed_at = self._now()
-            log.error("redis failed while %s: %s", doing, describe_error(exc))
+            log.error("redis failed while %s: %s", doing, describe_store_error(exc))
             raise StoreUnavailable(f"hot memory is unavailable while {doing}") from exc
 
     async def sweep_idle(self, *, idle: timedelta, limit: int, lock_ttl: timedelta) -> int:

@@ -20,12 +20,12 @@ import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 
 from callmemory.conversation.prompt import Message
 from callmemory.conversation.responder import Answer, Responder
-from callmemory.memory.hot.client import HOT_STORE_ERRORS
+from callmemory.memory.hot.client import HOT_STORE_ERRORS, HotRedis
 from callmemory.observability.logs import describe_error
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ _POLL_S = 0.2
 class LiveAnswers:
     """Live answers in flight on the shared endpoint, as Redis sees them."""
 
-    def __init__(self, redis: Redis, *, prefix: str, answer_timeout_s: float, quiet_s: float) -> None:
+    def __init__(self, redis: HotRedis, *, prefix: str, answer_timeout_s: float, quiet_s: float) -> None:
         self._redis = redis
         self._key = f"{prefix}:llm:live"
         self._answer_timeout_s = answer_timeout_s
@@ -50,7 +50,7 @@ class LiveAnswers:
         # Removed, so that no key outlives the answers (an empty sorted set is no key).
         await self._note(lambda pipe: pipe.zrem(self._key, token))
 
-    async def _note(self, command: Callable[[Pipeline], object]) -> None:
+    async def _note(self, command: Callable[[Pipeline | ClusterPipeline], object]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 command(pipe)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
-
 from callmemory.core.identity import CallerId
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.codec import (
     decode_summary,
     decode_turn,
@@ -74,7 +73,7 @@ class _RememberSummary(Script):
 class Callers:
     """Redis operations on callers' memory."""
 
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, keys: Keys, settings: HotSettings) -> None:
         self._redis = redis
         self._keys = keys
         self._hydrate = _Hydrate(redis, keys, settings)

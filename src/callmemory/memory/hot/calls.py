@@ -6,17 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-
 from callmemory.core.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.callers import complete_memory
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.codec import decode_answer, decode_turn, ms, pairs
 from callmemory.memory.hot.keys import ENDED, Keys, is_ended, member
-from callmemory.memory.hot.lua import Invocation, Script, pipelined
+from callmemory.memory.hot.lua import Invocation, Pipe, Script, pipelined
 from callmemory.memory.hot.settings import HotSettings
 from callmemory.memory.types import CallerMemory, EventAnswer
 
@@ -79,7 +77,7 @@ def _templates(greetings: Greetings) -> tuple[str, str, str]:
 class LiveCalls:
     """Redis operations that open a call or find whose it is."""
 
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, keys: Keys, settings: HotSettings) -> None:
         self._redis = redis
         self._keys = keys
         self._s = settings
@@ -104,18 +102,19 @@ class LiveCalls:
         scheduled = member(call, caller)
         start = self._start(call, caller, started_at, greetings)
 
-        def commands(pipe: Pipeline) -> None:
+        def claim(pipe: Pipe) -> None:
             # Not one SET NX GET: Redis 6.2 (the embedded server) refuses NX with GET.
             pipe.set(ref_key, ref, nx=True, ex=self._s.call_ttl_s)
             pipe.get(ref_key)
-            start.queue(pipe)
-            # Scored by the call's start; the sweeper refreshes the score from the call's own last
-            # activity when it finds the call still busy, so turns cost no extra round trip here. NX:
-            # a repeated start keeps the score it has.
-            pipe.zadd(self._keys.live, {scheduled: ms(started_at)}, nx=True)
+            # Scheduled before the state exists, so that no failure part-way leaves a call that the
+            # sweeper cannot find (a schedule entry without state it simply drops). Scored by the call's
+            # start; the sweeper refreshes the score from the call's own last activity when it finds
+            # the call still busy, so turns cost no extra round trip here. NX: a repeated start keeps
+            # the score it has.
+            pipe.zadd(self._keys.live(caller), {scheduled: ms(started_at)}, nx=True)
 
-        _, existing, (status, first, meta, turns, sums), _ = await pipelined(
-            self._redis, commands, self._start
+        _, existing, _, (status, first, meta, turns, sums) = await pipelined(
+            self._redis, claim, start.queue, script=self._start
         )
         if existing is not None and existing != ref:
             # The call belongs to someone else or has ended: undo what this start wrote in passing.
@@ -124,7 +123,7 @@ class LiveCalls:
                     pipe.delete(state, log)
                     if first is not None:  # the greeting went into the caller's recent turns too
                         pipe.lrem(self._keys.turns(caller), -1, first)
-                pipe.zrem(self._keys.live, scheduled)
+                pipe.zrem(self._keys.live(caller), scheduled)
                 await pipe.execute()
             if is_ended(existing):
                 raise CallAlreadyEnded(f"call {call.call_id!r} has already ended")
@@ -180,12 +179,14 @@ class LiveCalls:
         The scripts refuse a call that is not live; the callref tells an ended call from a lost one.
         """
 
-        def commands(pipe: Pipeline) -> None:
+        def commands(pipe: Pipe) -> None:
             # GETEX: every event of the call keeps its index alive as long as its state.
             pipe.getex(self._keys.callref(call), ex=self._s.call_ttl_s)
             script.queue(pipe)
 
-        ref, result = await pipelined(self._redis, commands, script.script)
+        # One step: on a cluster the read and the script go to their shards at once, in no set order,
+        # which is harmless for a read.
+        ref, result = await pipelined(self._redis, commands, script=script.script)
         if self._caller_of_ref(call, ref) != caller:
             raise CallerMismatch(f"call {call.call_id!r} is in progress for another caller")
         return result

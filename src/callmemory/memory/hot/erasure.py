@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis.asyncio import Redis
-
 from callmemory.core.events import CallRef
 from callmemory.core.identity import CallerId
+from callmemory.memory.hot.client import HotRedis, keys_matching
 from callmemory.memory.hot.codec import ms
 from callmemory.memory.hot.keys import ENDED, Keys, member
-from callmemory.memory.hot.lua import Invocation, Script
+from callmemory.memory.hot.lua import Invocation, Pipe, Script, pipelined
 from callmemory.memory.hot.settings import HotSettings
 
 
@@ -30,7 +29,7 @@ class _Erase(Script):
 
 
 class Erasure:
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, keys: Keys, settings: HotSettings) -> None:
         self._redis = redis
         self._keys = keys
         self._s = settings
@@ -49,7 +48,7 @@ class Erasure:
         # The braces of the hash tag are no glob characters: this matches exactly this caller's keys.
         found = {
             key
-            async for key in self._redis.scan_iter(match=self._keys.caller(caller, "*"), count=1000)
+            async for key in keys_matching(self._redis, self._keys.caller(caller, "*"))
             if key != tombstone
         }
         found |= set(self._keys.memory(caller))
@@ -58,16 +57,24 @@ class Erasure:
             for k in found
             if k.startswith(calls_prefix) and not k.endswith((":log", ":ev"))
         ]
-        deleted = await self._erase(tombstone, sorted(found), erased_at=erased_at).run()
+        erase = self._erase(tombstone, sorted(found), erased_at=erased_at)
         ttl = self._s.call_ttl_s
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def end_calls(pipe: Pipe) -> None:
             for call in live:
                 # Their late events now meet an ended call, and neither sweeper nor flusher looks for them.
                 pipe.set(self._keys.callref(call), ENDED, ex=ttl)
-                pipe.zrem(self._keys.live, member(call, caller))
-                pipe.zrem(self._keys.pending, member(call, caller))
-                pipe.hdel(self._keys.quarantine, member(call, caller))
             for call in archived_calls:
                 pipe.set(self._keys.callref(call), ENDED, xx=True, keepttl=True)
-            await pipe.execute()
+
+        def unschedule(pipe: Pipe) -> None:
+            for call in live:
+                pipe.zrem(self._keys.live(caller), member(call, caller))
+                pipe.zrem(self._keys.pending(caller), member(call, caller))
+                pipe.hdel(self._keys.quarantine, member(call, caller))
+
+        # The calls ended before their keys go: a retry after a failure part-way finds the keys that are
+        # left, and so the calls, again; schedule entries whose keys are gone are dropped by the walks.
+        replies = await pipelined(self._redis, end_calls, erase.queue, unschedule, script=self._erase)
+        deleted = replies[len(live) + len(archived_calls)]
         return HotErasure(keys=int(deleted), live_calls=len(live))

@@ -13,10 +13,17 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:{<caller-hash>}:call:<platform>:<id>:ev   hash  event key -> answer ("" while pending) TTL call_ttl
                                                        (`greeting`: one picked after a rehydration)
     cm:callref:<platform>:<id>                   str   "<bot>|<caller-hash>", "ended|<bot>|<hash>" after
-    cm:live                                      zset  live calls by last known activity (sweeper)
-    cm:pending                                   zset  ended calls waiting for Postgres, by due time
+    cm:live:{s<nn>}                              zset  live calls by last known activity (sweeper)
+    cm:pending:{s<nn>}                           zset  ended calls waiting for Postgres, by due time
+    cm:live:{s<nn>}:ready                        str   the readiness probe's token      TTL 10 s
     cm:quarantine                                hash  pending member -> {reason, since, refusals}
     cm:lock:<name>                               str   a lock's holder token, with an expiry
+
+The two schedules are split into SCHEDULE_BUCKETS buckets each, a call's bucket chosen by its caller
+hash: on a Redis Cluster their hash tags spread them over the shards, so that no one shard is on every
+ringing's and every hangup's path. The sweeper and the flusher walk every bucket. (Before the buckets the
+schedules were the single keys `cm:live` and `cm:pending`; `legacy_live` and `legacy_pending` name them
+so that an upgraded instance moves what they still hold into the buckets, see Schedules.adopt_legacy.)
 
 The callref is the only key a webhook can find by call id alone; it holds no phone number of a caller.
 
@@ -30,11 +37,16 @@ retry` archives it or an erasure deletes it. `callmemory quarantine list|export`
 from __future__ import annotations
 
 from typing import Final
+from zlib import crc32
 
 from callmemory.core.events import CallRef
 from callmemory.core.identity import CallerId
 
 ENDED: Final = "ended"
+# Fixed, not a setting: a call is found in the bucket its caller hash names, and another count would
+# look for every call already scheduled in the wrong bucket. Sixteen spread well over a few shards and
+# cost the sweeper and the flusher one command per bucket per pass, all in one round trip.
+SCHEDULE_BUCKETS: Final = 16
 
 
 def is_ended(ref: str | bytes) -> bool:
@@ -47,11 +59,21 @@ class Keys:
 
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
-        # Instance-wide schedules. Each is one key, touched only by single-key commands and scripts, so
-        # they need no hash tag; their members name the call and its caller.
-        self.live = f"{prefix}:live"
-        self.pending = f"{prefix}:pending"
+        # Instance-wide schedules, in buckets; each bucket is touched only by single-key commands and
+        # scripts. Their members name the call and its caller.
+        self.live_buckets = tuple(f"{prefix}:live:{{s{n:02d}}}" for n in range(SCHEDULE_BUCKETS))
+        self.pending_buckets = tuple(f"{prefix}:pending:{{s{n:02d}}}" for n in range(SCHEDULE_BUCKETS))
+        self.legacy_live = f"{prefix}:live"
+        self.legacy_pending = f"{prefix}:pending"
         self.quarantine = f"{prefix}:quarantine"
+
+    def live(self, caller: CallerId) -> str:
+        """The bucket of the live-call schedule that holds the caller's calls."""
+        return self.live_buckets[_bucket(caller)]
+
+    def pending(self, caller: CallerId) -> str:
+        """The bucket of the pending-archive schedule that holds the caller's calls."""
+        return self.pending_buckets[_bucket(caller)]
 
     def caller(self, caller: CallerId, suffix: str) -> str:
         return f"{self._prefix}:{{{caller.caller_hash}}}:{suffix}"
@@ -89,6 +111,10 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self._prefix}:lock:{name}"
+
+
+def _bucket(caller: CallerId) -> int:
+    return crc32(caller.caller_hash.encode()) % SCHEDULE_BUCKETS
 
 
 def member(call: CallRef, caller: CallerId) -> str:

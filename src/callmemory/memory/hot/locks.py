@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from redis.asyncio import Redis
-
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.lua import Invocation, Script
 from callmemory.memory.hot.settings import HotSettings
@@ -19,7 +18,7 @@ class _ReleaseLock(Script):
 
 
 class Locks:
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, keys: Keys, settings: HotSettings) -> None:
         self._redis = redis
         self._keys = keys
         self._release = _ReleaseLock(redis, keys, settings)

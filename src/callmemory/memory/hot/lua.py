@@ -14,14 +14,19 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, ClassVar, Final
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import NoScriptError
 
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.settings import HotSettings
 
 _HOT: Final = "callmemory.memory.hot"
+
+# A pipeline of either topology; a Step queues commands into one.
+Pipe = Pipeline | ClusterPipeline
+Step = Callable[[Pipe], None]
 
 
 @cache
@@ -43,7 +48,7 @@ class LuaScript:
     name: ClassVar[str]
     libraries: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: HotRedis) -> None:
         self._redis = redis
         self._script = redis.register_script(read(self.package, self.name, *self.libraries))
 
@@ -66,7 +71,7 @@ class Script(LuaScript):
 
     package = _HOT
 
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, keys: Keys, settings: HotSettings) -> None:
         super().__init__(redis)
         self._keys = keys
         self._s = settings
@@ -83,27 +88,45 @@ class Invocation:
     async def run(self) -> Any:
         return await self.script.run(self.keys, self.args)
 
-    def queue(self, pipe: Pipeline) -> None:
-        # By hash alone: see pipelined().
-        pipe.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+    def queue(self, pipe: Pipe) -> None:
+        # By hash alone: see pipelined(). As a raw command: redis-py's cluster pipeline refuses its own
+        # evalsha() (it cannot know the keys), but routes a raw EVALSHA by them, which share one slot.
+        pipe.execute_command("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
 
 
-async def pipelined(redis: Redis, commands: Callable[[Pipeline], None], script: LuaScript) -> list[Any]:
-    """Run `commands`, which include `script`, in one round trip, without a transaction.
+async def pipelined(redis: HotRedis, *steps: Step, script: LuaScript) -> list[Any]:
+    """Run the commands that `steps` queue, which include `script`, in order, without a transaction;
+    their replies, in the same order.
+
+    On one server they all go in one pipeline, in one round trip, and run in order. A cluster sends
+    the commands of one pipeline to their shards at once, in no order between shards: there each step
+    is sent once the step before it has been answered, so that a failure part-way leaves the effects of
+    the earlier steps only, which is what the order of the steps is chosen for.
 
     redis-py's own way of running a script in a pipeline first asks the server whether it knows the
     script: a second round trip on every call. Here the script is sent by its hash alone, and loaded
-    only when the server answers that it does not know it (a restarted or flushed Redis); the
-    commands are then sent again, so they must be safe to repeat.
+    only when the server answers that it does not know it (a restarted or flushed Redis, a promoted
+    replica); the commands are then sent again, so they must be safe to repeat.
     """
     try:
-        return await _send(redis, commands)
+        return await in_order(redis, *steps)
     except NoScriptError:
         await script.load()
-        return await _send(redis, commands)
+        return await in_order(redis, *steps)
 
 
-async def _send(redis: Redis, commands: Callable[[Pipeline], None]) -> list[Any]:
+async def in_order(redis: HotRedis, *steps: Step) -> list[Any]:
+    """Run the commands `steps` queue, step after step (see pipelined); their replies."""
+    if not isinstance(redis, RedisCluster):
+        return await _run(redis, steps)
+    replies: list[Any] = []
+    for step in steps:
+        replies += await _run(redis, (step,))
+    return replies
+
+
+async def _run(redis: HotRedis, steps: tuple[Step, ...]) -> list[Any]:
     async with redis.pipeline(transaction=False) as pipe:
-        commands(pipe)
+        for step in steps:
+            step(pipe)
         return list(await pipe.execute())

@@ -5,14 +5,13 @@ The key layout is described in keys.py; the scripts are in scripts/, run through
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from callmemory.memory.hot.callers import Callers
 from callmemory.memory.hot.calls import LiveCalls, Started
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.erasure import Erasure, HotErasure
 from callmemory.memory.hot.keys import Keys
 from callmemory.memory.hot.locks import Locks
-from callmemory.memory.hot.schedules import QuarantinedCall, Schedules
+from callmemory.memory.hot.schedules import Probe, QuarantinedCall, Schedules
 from callmemory.memory.hot.settings import HotSettings
 from callmemory.memory.hot.transcript import Transcripts
 
@@ -25,7 +24,7 @@ class HotStore:
     Its methods are the parts' own, so that callers need not know which part does what.
     """
 
-    def __init__(self, redis: Redis, settings: HotSettings) -> None:
+    def __init__(self, redis: HotRedis, settings: HotSettings) -> None:
         self._redis = redis
         keys = Keys(settings.prefix)
         callers = Callers(redis, keys, settings)
@@ -69,6 +68,9 @@ class HotStore:
         self.release = locks.release
 
         self.erase = Erasure(redis, keys, settings).erase
+        self._probe = Probe(redis, keys, settings)
 
     async def ping(self) -> bool:
-        return bool(await self._redis.ping())
+        """Whether Redis runs hot memory's commands: not a PING, which any node answers, but a script
+        that writes and reads back, on the shard of every schedule bucket (see scripts/probe.lua)."""
+        return await self._probe()

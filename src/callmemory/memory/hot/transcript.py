@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
 from callmemory.memory.hot.callers import memory_of
 from callmemory.memory.hot.calls import LiveCalls
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.codec import decode_answer, decode_turn, from_ms, ms, pairs
 from callmemory.memory.hot.keys import ENDED, Keys, member
-from callmemory.memory.hot.lua import Invocation, Script, pipelined
+from callmemory.memory.hot.lua import Invocation, Pipe, Script, pipelined
 from callmemory.memory.hot.settings import HotSettings
 from callmemory.memory.types import CallerMemory, DuplicateEvent, LiveCall, Turn
 
@@ -102,7 +100,7 @@ class _Finish(Script):
 class Transcripts:
     """Redis operations on a live call's turns and its end."""
 
-    def __init__(self, redis: Redis, keys: Keys, settings: HotSettings, calls: LiveCalls) -> None:
+    def __init__(self, redis: HotRedis, keys: Keys, settings: HotSettings, calls: LiveCalls) -> None:
         self._redis = redis
         self._keys = keys
         self._s = settings
@@ -193,7 +191,7 @@ class Transcripts:
             return None
         if isinstance(result, str | int):
             last = from_ms(result)
-            await self._redis.zadd(self._keys.live, {member(call, caller): ms(last)}, xx=True)
+            await self._redis.zadd(self._keys.live(caller), {member(call, caller): ms(last)}, xx=True)
             return last
         return _frozen(call, caller, result)
 
@@ -214,14 +212,20 @@ class Transcripts:
         self._calls.forget_known(call)
         finish = self._finish(call, caller, counted=counted, topic=topic)
 
-        def commands(pipe: Pipeline) -> None:
-            finish.queue(pipe)
+        def tombstone(pipe: Pipe) -> None:
             pipe.set(self._keys.callref(call), ref, ex=self._s.call_ttl_s)
-            pipe.zrem(self._keys.live, scheduled)
-            pipe.zrem(self._keys.pending, scheduled)
+
+        def unschedule(pipe: Pipe) -> None:
+            pipe.zrem(self._keys.live(caller), scheduled)
+            pipe.zrem(self._keys.pending(caller), scheduled)
             pipe.hdel(self._keys.quarantine, scheduled)
 
-        await pipelined(self._redis, commands, self._finish)
+        # In this order (one round trip on one server, a step each on a cluster), so that a failure
+        # part-way leaves nothing unfinished for good: after the tombstone alone, a retried hangup is
+        # answered as archived and the call's frozen state, still scheduled, is archived again (a
+        # duplicate, absorbed) and cleared by the sweeper or the flusher; after the state is gone, the
+        # schedules' entries point at nothing and are dropped by whichever walks them next.
+        await pipelined(self._redis, tombstone, finish.queue, unschedule, script=self._finish)
 
 
 def _recorded(

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from redis.asyncio import Redis
-
+from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.lua import LuaScript
 
 LinkKind = Literal["tr", "af"]
@@ -64,7 +63,7 @@ _PENDING_TTL_S: Final = 30
 
 
 class VoipbinState:
-    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int) -> None:
+    def __init__(self, redis: HotRedis, *, prefix: str, ttl_s: int) -> None:
         self._redis = redis
         self._p = f"{prefix}:vb"
         self._ttl = ttl_s

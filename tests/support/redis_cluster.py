@@ -1,0 +1,135 @@
+"""A real Redis Cluster on loopback, of the machine's redis-server: three masters, each with a replica if
+asked, on free ports, in a directory of its own; every process is stopped at the end."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from support.serving import free_port
+
+MASTERS = 3
+
+
+def missing_binaries() -> str | None:
+    """Why no cluster can be started here, or None."""
+    absent = [name for name in ("redis-server", "redis-cli") if shutil.which(name) is None]
+    return f"{' and '.join(absent)} not on PATH: the Redis Cluster tests need them" if absent else None
+
+
+def _free_node_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+@dataclass
+class LocalCluster:
+    root: Path
+    replicas: int = 0
+    ports: list[int] = field(default_factory=list)
+    _processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def start(self) -> None:
+        self.ports = [_free_node_port() for _ in range(MASTERS * (1 + self.replicas))]
+        for port in self.ports:
+            self._start_node(port)
+        subprocess.run(
+            [
+                *("redis-cli", "--cluster", "create"),
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                *("--cluster-replicas", str(self.replicas), "--cluster-yes"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self.wait_until_ok()
+
+    def _start_node(self, port: int) -> None:
+        data = self.root / str(port)
+        data.mkdir(parents=True, exist_ok=True)
+        self._processes[port] = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)),
+                *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                # A dead master is noticed, and its replica promoted, within a few seconds.
+                *("--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=port, socket_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, f"redis-server on port {port} did not start"
+                time.sleep(0.05)
+
+    def wait_until_ok(self, timeout_s: float = 30) -> None:
+        """Until every running node says the cluster is ok (all slots served)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            states = []
+            for port, process in self._processes.items():
+                if process.poll() is not None:
+                    continue
+                try:
+                    states.append(redis.Redis(port=port, socket_timeout=0.5).cluster("info")["cluster_state"])
+                except redis.RedisError:
+                    states.append("down")
+            if states and all(state == "ok" for state in states):
+                return
+            assert time.monotonic() < deadline, f"the cluster did not become ok: {states}"
+            time.sleep(0.1)
+
+    def master_with_replica(self) -> int:
+        """The port of a master that has a replica."""
+        for port in self.ports:
+            info = redis.Redis(port=port, socket_timeout=0.5).info("replication")
+            if info["role"] == "master" and info["connected_slaves"] > 0:
+                return port
+        raise AssertionError("no master has a replica")
+
+    def kill(self, port: int) -> None:
+        process = self._processes[port]
+        process.kill()
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        self._processes.clear()
+
+    @contextmanager
+    def running(self) -> Iterator[LocalCluster]:
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
+            shutil.rmtree(self.root, ignore_errors=True)
