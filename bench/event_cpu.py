@@ -41,8 +41,9 @@ from pydantic import SecretStr
 from callmemory.app import create_app
 
 # With --against, the other commit's tree (its src/ on PYTHONPATH, its tests' helpers here).
-TREE = Path(os.environ.get("EVENT_CPU_TREE") or Path(__file__).resolve().parent.parent)
-sys.path.insert(0, str(TREE / "tests"))
+sys.path.insert(
+    0, str(Path(os.environ.get("EVENT_CPU_TREE") or Path(__file__).resolve().parent.parent) / "tests")
+)
 from support.services import scratch_settings, scratch_stores
 from support.serving import stub_llm_process  # the tests' helpers, made importable above
 
@@ -110,7 +111,7 @@ async def served(service: str, llm_url: str) -> AsyncIterator[tuple[ASGI, dict[s
     """The app measured, its lifespan entered, and the state its requests carry."""
     if service == "null":
         os.environ["OPENAI_BASE_URL"] = llm_url
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        sys.path.insert(0, os.path.dirname(__file__))
         from null_service import NullService
 
         null = NullService()
@@ -214,7 +215,9 @@ if __name__ == "__main__":
         default="callmemory",
         help="null: bench/null_service.py, which only answers and calls the stub: the floor",
     )
-    parser.add_argument("--against", metavar="REF", help="alternate with this git commit (and the null service)")
+    parser.add_argument(
+        "--against", metavar="REF", help="alternate with this git commit (and the null service)"
+    )
     parser.add_argument("--pairs", type=int, default=3, help="with --against: runs of each side")
     args = parser.parse_args()
     if args.against:

@@ -23,6 +23,7 @@ import aiohttp
 import httpx2
 import uvloop
 from openai import AsyncOpenAI, DefaultAioHttpClient, Omit
+from openai._models import FinalRequestOptions
 from openai.types.chat import ChatCompletion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -62,7 +63,7 @@ def content(completion: Any) -> str:
     return str(completion["choices"][0]["message"]["content"])
 
 
-def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str) -> dict[str, Way]:
+def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str, only: list[str]) -> dict[str, Way]:
     async def typed() -> str:
         completion = await client.post("/chat/completions", cast_to=ChatCompletion, body=BODY)
         return completion.choices[0].message.content or ""
@@ -92,6 +93,15 @@ def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str) -> dict[str
         response = await client.post("/chat/completions", cast_to=httpx2.Response, body=BODY, options=options)
         return content(json.loads(response.content))
 
+    # The options post() would build, built once; each request copies them (as request() does anyway)
+    # with its own body. The URL is absolute: a relative one is parsed and merged with the base URL.
+    template = FinalRequestOptions.construct(method="post", url=f"{client.base_url}chat/completions")
+
+    async def request_template() -> str:  # the SDK's request(): retries, auth, errors; no post() wrapper
+        options = template.model_copy(update={"json_data": BODY})
+        response = await client.request(httpx2.Response, options)
+        return content(json.loads(response.content))
+
     async def create() -> str:  # the SDK's documented way: typed parameters walked, typed result
         completion = await client.chat.completions.create(**BODY)  # type: ignore[call-overload]
         return str(completion.choices[0].message.content)
@@ -100,7 +110,7 @@ def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str) -> dict[str
         async with http.post(url, data=json.dumps(BODY), headers=JSON_HEADERS) as reply:
             return content(json.loads(await reply.read()))
 
-    return {
+    chosen = {
         "create()": create,
         "post(cast_to=ChatCompletion)": typed,
         "post(cast_to=object)": json_object,
@@ -108,14 +118,17 @@ def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str) -> dict[str
         "post(content=bytes, cast_to=Response)": raw_bytes,
         "post(cast_to=object), no telemetry": no_telemetry,
         "post(cast_to=Response), no telemetry": raw_no_telemetry,
+        "request(options template), Response": request_template,
         "bare aiohttp": bare_aiohttp,
     }
+    return {name: way for name, way in chosen.items() if not only or any(o in name for o in only)}
 
 
-async def main(llm_url: str, requests: int, rounds: int) -> None:
-    client = AsyncOpenAI(api_key="sk-bench", base_url=llm_url, max_retries=0, http_client=DefaultAioHttpClient())
+async def main(llm_url: str, requests: int, rounds: int, only: list[str]) -> None:
+    http_client = DefaultAioHttpClient()
+    client = AsyncOpenAI(api_key="sk-bench", base_url=llm_url, max_retries=0, http_client=http_client)
     async with aiohttp.ClientSession() as http:
-        candidates = ways(client, http, llm_url.rstrip("/") + "/chat/completions")
+        candidates = ways(client, http, llm_url.rstrip("/") + "/chat/completions", only)
         for way in candidates.values():  # connections opened, lazy imports done
             for _ in range(20):
                 await way()
@@ -129,7 +142,7 @@ async def main(llm_url: str, requests: int, rounds: int) -> None:
     await client.close()
     floor = statistics.median(cpu["bare aiohttp"])
     print(f"{requests} requests per way per round, {rounds} rounds alternating; CPU ms per request")
-    print(f"{'way':<40}{'median':>8}{'min':>8}{'max':>8}{'× bare':>8}")
+    print(f"{'way':<40}{'median':>8}{'min':>8}{'max':>8}{'x bare':>8}")
     for name, values in cpu.items():
         median = statistics.median(values)
         print(f"{name:<40}{median:>8.3f}{min(values):>8.3f}{max(values):>8.3f}{median / floor:>8.2f}")
@@ -139,6 +152,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="requests per way per round")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--way", action="append", default=[], help="only the ways whose name has this")
     args = parser.parse_args()
     with stub_llm_process() as llm:
-        uvloop.run(main(llm, args.requests, args.rounds))
+        uvloop.run(main(llm, args.requests, args.rounds, [*args.way, "bare"] if args.way else []))
