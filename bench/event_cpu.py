@@ -8,6 +8,12 @@ and `callmemory stub-llm` (0 ms) in a process of its own, and reads its own CPU 
 (`time.process_time`). Calls: ringing, speech turns, hangup, from a pool of returning callers.
 
     ./dev run python bench/event_cpu.py [--calls 600] [--turns 3] [--callers 100] [--rounds 3] [--profile F]
+    ./dev run python bench/event_cpu.py --service null       # the same events through null_service.py
+    ./dev run python bench/event_cpu.py --against HEAD~1 --pairs 5   # alternated with another commit
+
+`--against REF` checks REF out in a temporary git worktree and runs this script in turn from that tree
+and from this one, then from the null service, `--pairs` times, each run a process of its own: the
+machine's drift falls on the three alike, and the figures come out as ratios to the null floor.
 """
 
 from __future__ import annotations
@@ -15,11 +21,17 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +40,10 @@ from pydantic import SecretStr
 
 from callmemory.app import create_app
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+# With --against, the other commit's tree (its src/ on PYTHONPATH, its tests' helpers here).
+sys.path.insert(
+    0, str(Path(os.environ.get("EVENT_CPU_TREE") or Path(__file__).resolve().parent.parent) / "tests")
+)
 from support.services import scratch_settings, scratch_stores
 from support.serving import stub_llm_process  # the tests' helpers, made importable above
 
@@ -91,8 +106,21 @@ async def one_call(
         cpu[str(event["type"]).removeprefix("call.")].append(time.process_time() - started)
 
 
-async def main(llm_url: str, args: argparse.Namespace) -> None:
-    calls, turns, callers, rounds, profile = args.calls, args.turns, args.callers, args.rounds, args.profile
+@asynccontextmanager
+async def served(service: str, llm_url: str) -> AsyncIterator[tuple[ASGI, dict[str, Any]]]:
+    """The app measured, its lifespan entered, and the state its requests carry."""
+    if service == "null":
+        os.environ["OPENAI_BASE_URL"] = llm_url
+        sys.path.insert(0, os.path.dirname(__file__))
+        from null_service import NullService
+
+        null = NullService()
+        await null.startup()
+        try:
+            yield null, {}
+        finally:
+            await null.shutdown()
+        return
     async with scratch_stores("eventcpu") as stores:
         settings = scratch_settings(
             stores,
@@ -102,29 +130,76 @@ async def main(llm_url: str, args: argparse.Namespace) -> None:
             background_tasks=False,
         )
         app = create_app(settings)
-        numbers = [f"+1415{n:07d}" for n in range(callers)]
         async with app.router.lifespan_context(app) as lifespan_state:
-            state: dict[str, Any] = dict(lifespan_state or {})
-            for number in numbers:  # every caller has called before: the ringings measured are returning
-                await one_call(app, dict(state), number, turns, defaultdict(list))
-            print(f"{calls} calls of {turns} turns per round, {callers} returning callers, CPU ms per event")
-            print(f"{'round':>5} {'ringing':>9} {'speech':>9} {'hangup':>9} {'all':>9}")
-            profiler = cProfile.Profile() if profile else None
-            for n in range(1, rounds + 1):
-                cpu: dict[str, list[float]] = defaultdict(list)
-                if profiler is not None:
-                    profiler.enable()
-                for i in range(calls):
-                    await one_call(app, dict(state), numbers[i % callers], turns, cpu)
-                if profiler is not None:
-                    profiler.disable()
-                every = [v for values in cpu.values() for v in values]
-                row = [statistics.fmean(cpu[k]) * 1000 for k in ("ringing", "speech_recognized", "hangup")]
-                print(f"{n:>5} " + " ".join(f"{v:>9.3f}" for v in [*row, statistics.fmean(every) * 1000]))
-            if profiler is not None and profile is not None:
-                profiler.dump_stats(
-                    profile
-                )  # read with: python -m pstats FILE (the figures above include its cost)
+            yield app, dict(lifespan_state or {})
+
+
+async def main(llm_url: str, args: argparse.Namespace) -> None:
+    calls, turns, callers, rounds, profile = args.calls, args.turns, args.callers, args.rounds, args.profile
+    numbers = [f"+1415{n:07d}" for n in range(callers)]
+    async with served(args.service, llm_url) as (app, state):
+        for number in numbers:  # every caller has called before: the ringings measured are returning
+            await one_call(app, dict(state), number, turns, defaultdict(list))
+        print(f"{calls} calls of {turns} turns per round, {callers} returning callers, CPU ms per event")
+        print(f"{'round':>5} {'ringing':>9} {'speech':>9} {'hangup':>9} {'all':>9}")
+        profiler = cProfile.Profile() if profile else None
+        for n in range(1, rounds + 1):
+            cpu: dict[str, list[float]] = defaultdict(list)
+            if profiler is not None:
+                profiler.enable()
+            for i in range(calls):
+                await one_call(app, dict(state), numbers[i % callers], turns, cpu)
+            if profiler is not None:
+                profiler.disable()
+            every = [v for values in cpu.values() for v in values]
+            row = [statistics.fmean(cpu[k]) * 1000 for k in ("ringing", "speech_recognized", "hangup")]
+            print(f"{n:>5} " + " ".join(f"{v:>9.3f}" for v in [*row, statistics.fmean(every) * 1000]))
+        if profiler is not None and profile is not None:
+            # read with: python -m pstats FILE (the figures above include its cost)
+            profiler.dump_stats(profile)
+
+
+KINDS = ("ringing", "speech", "hangup", "all")
+ROW = re.compile(r"^\s*\d+((?:\s+[\d.]+){4})$")
+
+
+def run_once(tree: Path, args: argparse.Namespace, service: str) -> list[list[float]]:
+    """This script on `tree`'s code (its src/ and its tests' helpers), as a process of its own: its rows
+    of figures."""
+    command = [sys.executable, __file__, "--service", service]
+    command += ["--calls", str(args.calls), "--turns", str(args.turns), "--callers", str(args.callers)]
+    command += ["--rounds", str(args.rounds)]
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "EVENT_CPU_TREE": str(tree)}
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    return [[float(v) for v in m.group(1).split()] for line in out.splitlines() if (m := ROW.match(line))]
+
+
+def against(ref: str, args: argparse.Namespace) -> None:
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="event-cpu-") as scratch:
+        before = Path(scratch) / "before"
+        git = ["git", "-C", str(here)]
+        subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(before), ref], check=True)
+        try:
+            sides = {f"before ({ref})": (before, "callmemory"), "after (this tree)": (here, "callmemory")}
+            sides["null service"] = (here, "null")
+            figures: dict[str, list[list[float]]] = defaultdict(list)
+            for pair in range(1, args.pairs + 1):
+                for name, (tree, service) in sides.items():
+                    rows = run_once(tree, args, service)
+                    figures[name] += rows
+                    alls = ", ".join(f"{row[3]:.3f}" for row in rows)
+                    print(f"pair {pair}: {name:<20} all events {alls} ms", flush=True)
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(before)], check=True)
+    null = statistics.median(row[3] for row in figures["null service"])
+    print(f"\nCPU ms per event, median of {args.pairs} alternating runs x {args.rounds} rounds each")
+    print(f"{'':<22}" + "".join(f"{k:>10}" for k in KINDS) + f"{'x null':>9}")
+    for name, rows in figures.items():
+        medians = [statistics.median(row[i] for row in rows) for i in range(4)]
+        print(f"{name:<22}" + "".join(f"{v:>10.3f}" for v in medians) + f"{medians[3] / null:>9.2f}")
+    after, old = (statistics.median(r[3] for r in figures[k]) for k in list(figures)[1::-1])
+    print(f"after / before, all events: {after / old:.2f} ({(1 - after / old) * 100:+.0f} % less)")
 
 
 if __name__ == "__main__":
@@ -134,6 +209,19 @@ if __name__ == "__main__":
     parser.add_argument("--callers", type=int, default=100, help="returning callers in the pool")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="write cProfile statistics of the measured rounds to this file")
+    parser.add_argument(
+        "--service",
+        choices=["callmemory", "null"],
+        default="callmemory",
+        help="null: bench/null_service.py, which only answers and calls the stub: the floor",
+    )
+    parser.add_argument(
+        "--against", metavar="REF", help="alternate with this git commit (and the null service)"
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="with --against: runs of each side")
     args = parser.parse_args()
-    with stub_llm_process() as llm:
-        uvloop.run(main(llm, args))
+    if args.against:
+        against(args.against, args)
+    else:
+        with stub_llm_process() as llm:
+            uvloop.run(main(llm, args))

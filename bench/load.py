@@ -359,8 +359,27 @@ def environment(
     }
 
 
-def serve_command(args: argparse.Namespace, port: int) -> tuple[list[str], str]:
+def granian_command(args: argparse.Namespace, port: int, env: dict[str, str]) -> tuple[list[str], str]:
+    """The service measured under granian instead of uvicorn, with the same number of workers; for
+    callmemory without `serve`'s summary process (run with `--summaries off`), migrated first."""
+    granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--no-ws"]
+    granian += ["--no-access-log", "--log-level", "info", "--host", "127.0.0.1", "--port", str(port)]
+    granian += ["--workers", str(args.workers)]
+    if args.service == "null":
+        return [
+            *granian,
+            "--working-dir",
+            str(Path(__file__).resolve().parent),
+            "null_service:app",
+        ], "Listening"
+    subprocess.run([*CALLMEMORY, "migrate"], env=env, check=True, capture_output=True)
+    return [*granian, "--factory", "callmemory.app:create_served_app"], "Listening"
+
+
+def serve_command(args: argparse.Namespace, port: int, env: dict[str, str]) -> tuple[list[str], str]:
     """The command that runs the service measured, and a line of its output that says it has started."""
+    if args.server == "granian":
+        return granian_command(args, port, env)
     if args.service == "null":
         null = ["null_service:app", "--app-dir", str(Path(__file__).resolve().parent)]
         uvicorn = [sys.executable, "-m", "uvicorn", *null, "--no-access-log"]
@@ -390,6 +409,12 @@ def arguments() -> argparse.Namespace:
         default="callmemory",
         help="null: a service that does nothing but answer and call the stub (bench/null_service.py), "
         "under the same workers, driver and stub: the floor that the machine and the harness allow",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="the ASGI server (granian: installed apart, not a dependency)",
     )
     parser.add_argument(
         "--serve-args",
@@ -443,7 +468,7 @@ def main() -> None:
             stub_port, port = free_port(), free_port()
             env = environment(args, database, prefix, data_dir, stub_port)
             stub = [*CALLMEMORY, "stub-llm", "--port", str(stub_port), "--delay-ms", str(delay_ms)]
-            serve, ready = serve_command(args, port)
+            serve, ready = serve_command(args, port, env)
             service_log = data_dir / f"service-{delay_ms:.0f}ms.log"
             with (
                 process(stub, env, "listening", data_dir / "stub.log") as stub_process,
@@ -484,12 +509,13 @@ def main() -> None:
                     cpu_after = cpu_by_part(service.pid, stub_process.pid)
                     cpu = {part: cpu_after[part] - cpu_before[part] for part in CPU_PARTS}
                     title = f"stub delay {delay_ms:.0f} ms, {concurrency:.0f} concurrent calls"
-                    title += f", {args.workers} workers"
+                    title += f", {args.workers} workers" + (", granian" if args.server == "granian" else "")
                     title += ", THE NULL SERVICE (bench/null_service.py)" if args.service == "null" else ""
                     title += f", {args.pause_ms:.0f} ms between a call's events" if args.pause_ms else ""
                     report(title, stats, elapsed, delay_ms, cpu)
                     if args.service == "callmemory":
-                        report_backlog(database, args.drain_seconds)
+                        # With --summaries off nothing works the queue off here: no wait for it.
+                        report_backlog(database, args.drain_seconds if summaries else 0)
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(60)

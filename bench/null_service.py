@@ -25,6 +25,7 @@ Message = dict[str, Any]
 
 class NullService:
     def __init__(self) -> None:
+        # Read when built: `event_cpu.py --service null` sets it before building one in its own process.
         self._llm_url = os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions"
         self._http: aiohttp.ClientSession | None = None
 
@@ -52,15 +53,21 @@ class NullService:
                 await reply.read()
         return ACTIONS
 
+    async def startup(self) -> None:
+        self._http = aiohttp.ClientSession()
+
+    async def shutdown(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._http = aiohttp.ClientSession()
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._http is not None:
-                    await self._http.close()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from callmemory.devtools.stub_llm import hold
 from callmemory.settings import Settings
@@ -76,6 +78,18 @@ async def test_an_empty_llm_answer_gives_the_fallback_line(
     phone: Phone, llm: FakeLLM, settings: Settings
 ) -> None:
     llm.reply = lambda messages: "   "
+    call_id, _ = await phone.ring()
+
+    assert await phone.say(call_id, "Hello?") == settings.fallback_line
+
+
+async def test_an_llm_answer_that_is_not_json_gives_the_fallback_line(
+    phone: Phone, llm: FakeLLM, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def proxy_page(request: Request) -> Response:  # a proxy in front of the provider, say
+        return PlainTextResponse("<html>upstream is warming up</html>")
+
+    monkeypatch.setattr(llm, "completions", proxy_page)
     call_id, _ = await phone.ring()
 
     assert await phone.say(call_id, "Hello?") == settings.fallback_line
