@@ -83,7 +83,9 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
     redis_url: OptionalText = Field(
         default=None,
         validation_alias=_env("REDIS_URL"),
-        description="Redis, e.g. redis://host:6379/0. Unset: an embedded Redis.",
+        description="Redis, e.g. redis://host:6379/0; a cluster: redis+cluster://host:7000, ?cluster=true "
+        "or a host list; Sentinel: redis+sentinel://s1:26379,s2:26379/master (scaling.md). "
+        "Unset: an embedded Redis.",
     )
     redis_prefix: str = Field(
         default="cm", pattern=r"^[A-Za-z0-9_.:-]{1,32}$", description="First part of every Redis key."
