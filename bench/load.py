@@ -356,6 +356,7 @@ def environment(
         "CALLMEMORY_DATA_DIR": str(data_dir),
         # off: jobs queue in Postgres for summary workers elsewhere (`callmemory summarise`)
         "CALLMEMORY_SUMMARY_WORKER": str(args.summaries == "process").lower(),
+        **dict(setting.split("=", 1) for setting in args.set),
     }
 
 
@@ -426,6 +427,13 @@ def arguments() -> argparse.Namespace:
         choices=["process", "off"],
         default="process",
         help="summarise calls in serve's summary process (the default), or leave the jobs queued",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one more environment variable of the service, repeatable (CALLMEMORY_SEARCH_ENABLED=false)",
     )
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario")
     parser.add_argument("--turns", type=int, default=3, help="speech turns per call")
