@@ -53,7 +53,7 @@ _SAY = (
 BUILD = [
     "ALTER TABLE turns DISABLE TRIGGER turns_search",
     "ALTER TABLE calls DISABLE TRIGGER calls_search",
-    "DROP INDEX ix_turns_caller_id_search",
+    "DROP INDEX ix_turns_search_keys",
     "INSERT INTO callers (id, bot_number, caller_hash, call_count) VALUES (1, :bot, :hash, {CALLS})",
     "INSERT INTO callers (id, bot_number, caller_hash, call_count) "
     "SELECT 1 + g, :bot, md5(g::text) || md5((-g)::text), {OTHER_CALLS} "
@@ -65,13 +65,14 @@ BUILD = [
     "timestamptz '2023-01-01' + g * interval '1 hour', timestamptz '2023-01-01' + g * interval '1 hour' "
     "+ interval '3 minutes', {TURNS_PER_CALL} "
     "FROM generate_series(1, {CALLS} + {OTHER_CALLERS} * {OTHER_CALLS}) g",
-    "INSERT INTO turns (call_id, seq, role, text, spoken_at, caller_id, search) "
-    "SELECT id, s, role, said, at, caller_id, to_tsvector('english', said) FROM ("
+    "INSERT INTO turns (call_id, seq, role, text, spoken_at, caller_id, search, search_keys) "
+    "SELECT id, s, role, said, at, caller_id, words, callmemory_search_keys(caller_id, words) FROM ("
     "SELECT c.id, s, CASE WHEN s % 2 = 1 THEN 'caller' ELSE 'bot' END AS role, "
     + _SAY.format(n="(c.id * 10 + s)")
     + " AS said, c.started_at + s * interval '10 seconds' AS at, c.caller_id "
-    "FROM calls c CROSS JOIN generate_series(1, {TURNS_PER_CALL}) s) t",
-    "CREATE INDEX ix_turns_caller_id_search ON turns USING gin (caller_id, search)",
+    "FROM calls c CROSS JOIN generate_series(1, {TURNS_PER_CALL}) s) t, "
+    "LATERAL to_tsvector('english', said) AS words",
+    "CREATE INDEX ix_turns_search_keys ON turns USING gin (search_keys) WITH (fastupdate = off)",
     "ALTER TABLE turns ENABLE TRIGGER turns_search",
     "ALTER TABLE calls ENABLE TRIGGER calls_search",
     "SELECT setval(pg_get_serial_sequence('callers', 'id'), (SELECT max(id) FROM callers))",

@@ -121,3 +121,43 @@ async def test_migration_0005_reversed_leaves_the_archive_as_it_was(empty_databa
     assert "search_config" not in tables
     # and it runs forward again
     await asyncio.to_thread(upgrade, empty_database)
+
+
+async def test_migration_0006_gives_what_was_archived_before_it_its_caller_s_search_keys(
+    empty_database: str,
+) -> None:
+    await asyncio.to_thread(upgrade, empty_database, "0004")
+    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
+
+    await asyncio.to_thread(upgrade, empty_database)
+
+    turns, calls, elsewhere = await _run(
+        empty_database,
+        "SELECT text FROM turns WHERE search_keys @> ARRAY[hashtextextended('dog', 1)]",
+        "SELECT id FROM calls WHERE search_keys @> ARRAY[hashtextextended('dishwash', 1)]",
+        "SELECT count(*) FROM turns WHERE search_keys @> ARRAY[hashtextextended('dog', 2)]",
+    )
+    assert turns == [("My dog is Biscuit.",)]
+    assert calls == [(1,)]
+    assert elsewhere == [(0,)]
+
+
+async def test_migration_0006_reversed_keeps_the_archive_searchable_as_0005_did(empty_database: str) -> None:
+    await asyncio.to_thread(upgrade, empty_database, "0004")
+    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
+    await asyncio.to_thread(upgrade, empty_database)
+
+    await asyncio.to_thread(downgrade, empty_database, "0005")
+
+    (_, turns) = await _run(
+        empty_database,
+        "INSERT INTO turns (call_id, seq, role, text, spoken_at) VALUES (1, 2, 'bot', 'A fine dog.', now())",
+        "SELECT seq FROM turns WHERE search @@ 'dog'::tsquery ORDER BY seq",
+    )
+    assert turns == [(1,), (2,)]
+    engine = create_async_engine(empty_database)
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("turns")})
+    await engine.dispose()
+    assert "search_keys" not in columns
+    await asyncio.to_thread(upgrade, empty_database)

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCONFIG, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint names, so migrations can refer to (and drop) them by name.
@@ -31,6 +31,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# A search key's index is read at every caller turn while turns keep arriving: no pending list, which
+# every search would have to scan whole (see migration 0006).
+SEARCH_KEYS_INDEX = {"fastupdate": "off"}
 
 
 class Base(DeclarativeBase):
@@ -60,7 +64,9 @@ class Call(Base):
     __table_args__ = (
         UniqueConstraint("platform", "external_id"),
         Index("ix_calls_caller_id_started_at", "caller_id", "started_at"),
-        Index("ix_calls_caller_id_search", "caller_id", "search", postgresql_using="gin"),
+        Index(
+            "ix_calls_search_keys", "search_keys", postgresql_using="gin", postgresql_with=SEARCH_KEYS_INDEX
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -72,15 +78,18 @@ class Call(Base):
     end_reason: Mapped[str | None] = mapped_column(String(64))
     turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
     summary: Mapped[str | None] = mapped_column(Text)  # the platform's or our own summary of the call
-    # The summary's words, kept by a trigger (migration 0005) for memory/search.
+    # The summary's words and their keys, kept by a trigger (migrations 0005, 0006) for memory/search.
     search: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
+    search_keys: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger), deferred=True)
 
 
 class TurnRow(Base):
     __tablename__ = "turns"
     __table_args__ = (
         CheckConstraint("role IN ('caller', 'bot')", name="role"),
-        Index("ix_turns_caller_id_search", "caller_id", "search", postgresql_using="gin"),
+        Index(
+            "ix_turns_search_keys", "search_keys", postgresql_using="gin", postgresql_with=SEARCH_KEYS_INDEX
+        ),
     )
 
     # (call_id, seq) is the key: re-archiving the same call inserts nothing twice.
@@ -90,10 +99,11 @@ class TurnRow(Base):
     text: Mapped[str] = mapped_column(Text)
     spoken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fallback: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    # Both kept by a trigger (migration 0005) for memory/search: the call's caller, so that one index
-    # holds a caller's words together, and the text's words.
+    # Kept by a trigger (migrations 0005, 0006) for memory/search: the call's caller, the text's words,
+    # and each word hashed with the caller's id, so that the index has one short entry per caller and word.
     caller_id: Mapped[int | None] = mapped_column(BigInteger)
     search: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
+    search_keys: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger), deferred=True)
 
 
 class SummaryJob(Base):
