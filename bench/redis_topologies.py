@@ -6,6 +6,7 @@ against the cluster; prints both reports and the ratio of their events/s.
 
     ./dev run python bench/redis_topologies.py                   # 0:50 for 15 s on each
     ./dev run python bench/redis_topologies.py --scenario 0:200 --seconds 20 --workers 2
+    ./dev run python bench/redis_topologies.py --set CALLMEMORY_SEARCH_ENABLED=false
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def main() -> None:
     parser.add_argument("--scenario", default="0:50")
     parser.add_argument("--seconds", default="15")
     parser.add_argument("--workers", default="2")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="as load.py's")
     args = parser.parse_args()
     if (why := missing_binaries()) is not None:
         raise SystemExit(why)
     passthrough = ["--scenario", args.scenario, "--seconds", args.seconds, "--workers", args.workers]
+    passthrough += [f"--set={setting}" for setting in args.set]
     single, single_rate = run_load("redis://127.0.0.1:6379/0", passthrough)
     print("== one Redis server\n" + single)
     with LocalCluster(Path(tempfile.mkdtemp(prefix="callmemory-bench-cluster-"))).running() as cluster:
