@@ -85,11 +85,14 @@ _A_CALL_BEFORE_SEARCH = (
 )
 
 
-async def test_migration_0005_makes_what_was_archived_before_it_searchable(empty_database: str) -> None:
-    await asyncio.to_thread(upgrade, empty_database, "0004")
-    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
+async def _migrated_with_a_call_archived_before_search(url: str) -> None:
+    await asyncio.to_thread(upgrade, url, "0004")
+    await _run(url, *_A_CALL_BEFORE_SEARCH)
+    await asyncio.to_thread(upgrade, url)
 
-    await asyncio.to_thread(upgrade, empty_database)
+
+async def test_migration_0005_makes_what_was_archived_before_it_searchable(empty_database: str) -> None:
+    await _migrated_with_a_call_archived_before_search(empty_database)
 
     turns, calls = await _run(
         empty_database,
@@ -101,9 +104,7 @@ async def test_migration_0005_makes_what_was_archived_before_it_searchable(empty
 
 
 async def test_migration_0005_reversed_leaves_the_archive_as_it_was(empty_database: str) -> None:
-    await asyncio.to_thread(upgrade, empty_database, "0004")
-    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
-    await asyncio.to_thread(upgrade, empty_database)
+    await _migrated_with_a_call_archived_before_search(empty_database)
 
     await asyncio.to_thread(downgrade, empty_database, "0004")
 
@@ -126,10 +127,7 @@ async def test_migration_0005_reversed_leaves_the_archive_as_it_was(empty_databa
 async def test_migration_0006_gives_what_was_archived_before_it_its_caller_s_search_keys(
     empty_database: str,
 ) -> None:
-    await asyncio.to_thread(upgrade, empty_database, "0004")
-    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
-
-    await asyncio.to_thread(upgrade, empty_database)
+    await _migrated_with_a_call_archived_before_search(empty_database)
 
     turns, calls, elsewhere = await _run(
         empty_database,
@@ -143,9 +141,7 @@ async def test_migration_0006_gives_what_was_archived_before_it_its_caller_s_sea
 
 
 async def test_migration_0006_reversed_keeps_the_archive_searchable_as_0005_did(empty_database: str) -> None:
-    await asyncio.to_thread(upgrade, empty_database, "0004")
-    await _run(empty_database, *_A_CALL_BEFORE_SEARCH)
-    await asyncio.to_thread(upgrade, empty_database)
+    await _migrated_with_a_call_archived_before_search(empty_database)
 
     await asyncio.to_thread(downgrade, empty_database, "0005")
 
