@@ -10,6 +10,7 @@ and `callmemory stub-llm` (0 ms) in a process of its own, and reads its own CPU 
     ./dev run python bench/event_cpu.py [--calls 600] [--turns 3] [--callers 100] [--rounds 3] [--profile F]
     ./dev run python bench/event_cpu.py --service null       # the same events through null_service.py
     ./dev run python bench/event_cpu.py --against HEAD~1 --pairs 5   # alternated with another commit
+    ./dev run python bench/event_cpu.py --against A --against B      # with two (each run in turn)
 
 `--against REF` checks REF out in a temporary git worktree and runs this script in turn from that tree
 and from this one, then from the null service, `--pairs` times, each run a process of its own: the
@@ -174,16 +175,19 @@ def run_once(tree: Path, args: argparse.Namespace, service: str) -> list[list[fl
     return [[float(v) for v in m.group(1).split()] for line in out.splitlines() if (m := ROW.match(line))]
 
 
-def against(ref: str, args: argparse.Namespace) -> None:
+def against(refs: list[str], args: argparse.Namespace) -> None:
     here = Path(__file__).resolve().parent.parent
+    git = ["git", "-C", str(here)]
     with tempfile.TemporaryDirectory(prefix="event-cpu-") as scratch:
-        before = Path(scratch) / "before"
-        git = ["git", "-C", str(here)]
-        subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(before), ref], check=True)
+        sides: dict[str, tuple[Path, str]] = {}
+        for n, ref in enumerate(refs):
+            tree = Path(scratch) / f"before-{n}"
+            subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(tree), ref], check=True)
+            sides[f"before ({ref})"] = (tree, "callmemory")
+        sides["after (this tree)"] = (here, "callmemory")
+        sides["null service"] = (here, "null")
+        figures: dict[str, list[list[float]]] = defaultdict(list)
         try:
-            sides = {f"before ({ref})": (before, "callmemory"), "after (this tree)": (here, "callmemory")}
-            sides["null service"] = (here, "null")
-            figures: dict[str, list[list[float]]] = defaultdict(list)
             for pair in range(1, args.pairs + 1):
                 for name, (tree, service) in sides.items():
                     rows = run_once(tree, args, service)
@@ -191,15 +195,20 @@ def against(ref: str, args: argparse.Namespace) -> None:
                     alls = ", ".join(f"{row[3]:.3f}" for row in rows)
                     print(f"pair {pair}: {name:<20} all events {alls} ms", flush=True)
         finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(before)], check=True)
+            for name, (tree, _) in sides.items():
+                if name.startswith("before"):
+                    subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
     null = statistics.median(row[3] for row in figures["null service"])
     print(f"\nCPU ms per event, median of {args.pairs} alternating runs x {args.rounds} rounds each")
     print(f"{'':<22}" + "".join(f"{k:>10}" for k in KINDS) + f"{'x null':>9}")
     for name, rows in figures.items():
         medians = [statistics.median(row[i] for row in rows) for i in range(4)]
         print(f"{name:<22}" + "".join(f"{v:>10.3f}" for v in medians) + f"{medians[3] / null:>9.2f}")
-    after, old = (statistics.median(r[3] for r in figures[k]) for k in list(figures)[1::-1])
-    print(f"after / before, all events: {after / old:.2f} ({(1 - after / old) * 100:+.0f} % less)")
+    after = statistics.median(r[3] for r in figures["after (this tree)"])
+    for ref in refs:
+        old = statistics.median(r[3] for r in figures[f"before ({ref})"])
+        less = (1 - after / old) * 100
+        print(f"after / before ({ref}), all events: {after / old:.2f} ({less:+.0f} % less)")
 
 
 if __name__ == "__main__":
@@ -216,7 +225,10 @@ if __name__ == "__main__":
         help="null: bench/null_service.py, which only answers and calls the stub: the floor",
     )
     parser.add_argument(
-        "--against", metavar="REF", help="alternate with this git commit (and the null service)"
+        "--against",
+        metavar="REF",
+        action="append",
+        help="alternate with this git commit (and the null service); repeatable",
     )
     parser.add_argument("--pairs", type=int, default=3, help="with --against: runs of each side")
     args = parser.parse_args()

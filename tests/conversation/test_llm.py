@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from callmemory.devtools.stub_llm import hold
 from callmemory.settings import Settings
 from support.app import running, summarise_queued
 from support.llm import FakeLLM
+from support.metrics import scrape
 from support.phone import Phone
 
 
@@ -72,6 +74,29 @@ async def test_a_provider_error_gives_the_fallback_line(
     call_id, _ = await phone.ring()
 
     assert await phone.say(call_id, "Hello?") == settings.fallback_line
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_an_unreachable_provider_gives_the_fallback_line_counted_as_an_error(
+    settings: Settings, free_port: int
+) -> None:
+    nobody = settings.model_copy(update={"openai_base_url": f"http://127.0.0.1:{free_port}/v1"})
+    async with running(nobody) as client:
+        phone = Phone(client)
+        call_id, _ = await phone.ring()
+        answer = await phone.say(call_id, "Hello?")
+        seen = await scrape(client)
+
+    assert answer == settings.fallback_line
+    assert seen.value("callmemory_llm_fallbacks_total", reason="error") == 1
 
 
 async def test_an_empty_llm_answer_gives_the_fallback_line(

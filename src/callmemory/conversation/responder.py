@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,10 +78,14 @@ class OpenAIResponder:
         self._fallback = fallback_line
         self._max_chars = max_chars
         self._metrics = metrics or Metrics()
-        # What `client.post` would build on every request, built once: the SDK's `request` copies it
-        # before each attempt anyway. The URL is absolute, so it is parsed once, not merged with the
-        # base URL again each time. (bench/llm_request.py: 0.9 against 1.27 ms of CPU per request.)
+        # The request goes to the SDK's own HTTP client (its aiohttp transport, pool and timeout) with
+        # the headers the SDK's `request()` would send, built once at the first answer (inside the
+        # event loop, as `request()` builds them): not through `request()`, whose options copies,
+        # header merges, auth layer and retry loop (the client makes no retries) cost 0.87 ms of CPU
+        # per request against 0.62 this way (bench/llm_request.py, Round 5 of bench/README.md).
         self._request = FinalRequestOptions.construct(method="post", url=f"{client.base_url}chat/completions")
+        self._url = self._request.url
+        self._headers: httpx2.Headers | None = None
 
     async def answer(self, messages: Sequence[Message]) -> Answer:
         with self._metrics.timed(self._metrics.llm_seconds, purpose="answer", outcome="ok") as labels:
@@ -97,27 +102,20 @@ class OpenAIResponder:
             # The SDK has its own timeout, but it restarts per retry and per read; this one is the
             # caller's patience, end to end.
             async with asyncio.timeout(self._timeout_s):
-                # The SDK's client, transport, auth and errors, but not `chat.completions.create`:
-                # its walk of the typed parameters (every message checked against the TypedDict
-                # unions) was the largest CPU cost of a speech turn under load, and our messages are
-                # built well-typed already. The raw response, its JSON read once here: the SDK's
-                # own parse (and its typed ChatCompletion) cost more than the one string we read.
-                response = await self._client.request(
-                    httpx2.Response,
-                    self._request.model_copy(
-                        update={
-                            "json_data": {
-                                "model": self._model,
-                                "messages": [_param(m) for m in messages],
-                                # max_tokens, not max_completion_tokens: most compatible servers know
-                                # only it.
-                                "max_tokens": self._max_tokens,
-                                "temperature": self._temperature,
-                            }
-                        }
-                    ),
+                # Not `chat.completions.create`: its walk of the typed parameters (every message
+                # checked against the TypedDict unions) was the largest CPU cost of a speech turn
+                # under load, and our messages are built well-typed already. The raw response, its
+                # JSON read once here: the SDK's own parse (and its typed ChatCompletion) cost more
+                # than the one string we read.
+                completion = await self._post(
+                    {
+                        "model": self._model,
+                        "messages": [_param(m) for m in messages],
+                        # max_tokens, not max_completion_tokens: most compatible servers know only it.
+                        "max_tokens": self._max_tokens,
+                        "temperature": self._temperature,
+                    }
                 )
-                completion = json.loads(response.content)
         except TimeoutError:
             log.warning(
                 "LLM gave no answer within %.1f s; the caller hears the fallback line", self._timeout_s
@@ -143,6 +141,31 @@ class OpenAIResponder:
             return Answer(self._fallback, fallback=True), "unsayable"
         log.debug("LLM answered in %.0f ms", (time.perf_counter() - started) * 1000)
         return Answer(spoken.text), ""
+
+
+    async def _post(self, body: dict[str, object]) -> object:
+        """The chat completion's JSON; the SDK's errors, as its `request()` raises them (no retries)."""
+        client = self._client
+        if self._headers is None:
+            self._headers = client._build_headers(self._request)
+        http = client._client
+        request = http.build_request(
+            "POST",
+            self._url,
+            # As the SDK encodes a JSON body (openai._utils._json.openapi_dumps), for plain values.
+            content=json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(),
+            headers=self._headers,
+            timeout=client.timeout,
+        )
+        try:
+            response = await http.send(request)
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request=request) from exc
+        except (httpx2.RequestError, ssl.SSLError) as exc:
+            raise openai.APIConnectionError(request=request) from exc
+        if not response.is_success:
+            raise client._make_status_error_from_response(response)
+        return json.loads(response.content)
 
 
 class OfflineResponder:
