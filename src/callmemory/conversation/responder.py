@@ -142,7 +142,6 @@ class OpenAIResponder:
         log.debug("LLM answered in %.0f ms", (time.perf_counter() - started) * 1000)
         return Answer(spoken.text), ""
 
-
     async def _post(self, body: dict[str, object]) -> object:
         """The chat completion's JSON; the SDK's errors, as its `request()` raises them (no retries)."""
         client = self._client
