@@ -102,17 +102,18 @@ def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str, only: list[
         response = await client.request(httpx2.Response, options)
         return content(json.loads(response.content))
 
-    # The SDK's own HTTP client (httpx2 over its aiohttp transport), its request built from headers
-    # assembled once from the SDK client's (auth, user agent, telemetry): none of request()'s options
-    # copies, header merges, auth layer or retry loop. Errors are mapped to the SDK's by the caller.
-    sdk_headers = {
-        k: v for k, v in {**client.default_headers, **client.auth_headers}.items() if isinstance(v, str)
-    }
-    chat_url = f"{client.base_url}chat/completions"
+    # The SDK's own HTTP client (httpx2 over its aiohttp transport), sent to as the responder does: the
+    # headers request() would send (auth, user agent, telemetry), built once at the first request, and
+    # the body encoded as the SDK encodes it. None of request()'s options copies, header merges, auth
+    # layer or retry loop. Errors are mapped to the SDK's by the caller.
+    sdk_headers: list[httpx2.Headers] = []
 
     async def sdk_http_client() -> str:
+        if not sdk_headers:
+            sdk_headers.append(client._build_headers(template))
+        body = json.dumps(BODY, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         request = client._client.build_request(
-            "POST", chat_url, content=json.dumps(BODY).encode(), headers=sdk_headers
+            "POST", template.url, content=body, headers=sdk_headers[0], timeout=client.timeout
         )
         response = await client._client.send(request)
         return content(json.loads(response.content))

@@ -25,11 +25,13 @@ depends_on: str | Sequence[str] | None = None
 # PostgreSQL's own (the one hash partitioning relies on staying the same across versions); a search
 # still checks the row's caller and words, so a collision could never show another caller's turn.
 # No pending list (fastupdate off): every search would scan it whole, and turns arrive all the time.
-KEYS = """
+_KEYS_FUNCTION = """
 CREATE FUNCTION callmemory_search_keys(caller bigint, words tsvector) RETURNS bigint[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $fn$ SELECT array_agg(hashtextextended(w, caller)) FROM unnest(tsvector_to_array(words)) AS w $fn$
 """
+
+_NO_PENDING_LIST = {"fastupdate": "off"}
 
 # The trigger functions of 0005, with the keys written beside the vector (or, on the way back, not).
 _TURN_TRIGGER = """
@@ -60,11 +62,8 @@ def _triggers(*, keys: bool) -> None:
         op.execute(template.format(keys=_KEYS_LINE if keys else ""))
 
 
-NO_PENDING_LIST = {"fastupdate": "off"}
-
-
 def upgrade() -> None:
-    op.execute(KEYS)
+    op.execute(_KEYS_FUNCTION)
     for table in ("turns", "calls"):
         op.add_column(table, sa.Column("search_keys", postgresql.ARRAY(sa.BigInteger()), nullable=True))
         # The triggers fire on the text, not on this column: the backfill leaves the vectors alone.
@@ -79,7 +78,7 @@ def upgrade() -> None:
             table,
             ["search_keys"],
             postgresql_using="gin",
-            postgresql_with=NO_PENDING_LIST,
+            postgresql_with=_NO_PENDING_LIST,
         )
     _triggers(keys=True)
 
