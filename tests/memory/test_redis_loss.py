@@ -15,9 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from callmemory.devtools.embedded import EmbeddedRedis
+from callmemory.memory.greeting import Greetings
+from callmemory.memory.service import MemoryService
+from callmemory.memory.types import CallerMemory
 from callmemory.settings import Settings
 from support.app import purge, running
 from support.llm import FakeLLM
@@ -131,3 +135,26 @@ async def test_calls_go_on_after_redis_forgot_its_scripts(
     archived = await sql("SELECT turn_count FROM calls WHERE external_id = :c", c=call_id)
     assert [r.turn_count for r in archived] == [3]
     assert await redis.keys(f"*:call:seed:{call_id}*") == []
+
+
+async def test_a_ringing_whose_new_state_is_lost_before_the_greeting_answers_503_and_its_retry_greets(
+    phone: Phone, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a Redis failover can: the call's state, written and acknowledged, is gone a moment later.
+    picked = MemoryService.greeting_for
+
+    async def lost_meanwhile(self: MemoryService, memory: CallerMemory, greetings: Greetings) -> str:
+        monkeypatch.setattr(MemoryService, "greeting_for", picked)
+        await purge(redis, settings.redis_prefix)
+        return await picked(self, memory, greetings)
+
+    monkeypatch.setattr(MemoryService, "greeting_for", lost_meanwhile)
+    ringing = {"type": "call.ringing", "call_id": "lost-1", "from": CALLER, "to": BOT}
+
+    first = await phone.send(ringing)
+    retried = await phone.send(ringing)
+
+    assert first.status_code == 503
+    assert first.json()["error"] == "store_unavailable"
+    assert retried.status_code == 200
+    assert said(retried.json()) == "Hello! How can I help you today?"

@@ -228,6 +228,10 @@ class MemoryService:
                 await self.record_reply(call, begun.memory.caller, greeting, event=_GREETING_EVENT)
             except DuplicateEvent as recorded:
                 greeting = recorded.answer.text if recorded.answer else greeting
+            except CallNotStarted as lost:
+                # The state this ringing opened is gone again: a Redis failover can lose a write it had
+                # acknowledged. Not the caller's fault, and not final: a retried ringing opens it anew.
+                raise StoreUnavailable("the call's live state was lost while greeting; retry") from lost
         return CallGreeted(memory=begun.memory, is_new=begun.is_new, greeting=greeting)
 
     async def greeting_for(self, memory: CallerMemory, greetings: Greetings) -> str:
