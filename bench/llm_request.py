@@ -27,6 +27,7 @@ from openai._models import FinalRequestOptions
 from openai.types.chat import ChatCompletion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from callmemory.conversation.responder import OpenAIResponder
 from support.serving import stub_llm_process  # the tests' helpers, made importable above
 
 BODY = {
@@ -118,6 +119,15 @@ def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str, only: list[
         response = await client._client.send(request)
         return content(json.loads(response.content))
 
+    # What ships: the responder's own request (conversation/responder.py), handed to the SDK's transport
+    # (its aiohttp session, pool and error mapping) directly, none of httpx2's client layers.
+    responder = OpenAIResponder(
+        client, model="m", max_tokens=1, temperature=0, timeout_s=10, fallback_line="", max_chars=1
+    )
+
+    async def sdk_transport() -> str:
+        return content(await responder._post(BODY))
+
     async def create() -> str:  # the SDK's documented way: typed parameters walked, typed result
         completion = await client.chat.completions.create(**BODY)  # type: ignore[call-overload]
         return str(completion.choices[0].message.content)
@@ -136,6 +146,7 @@ def ways(client: AsyncOpenAI, http: aiohttp.ClientSession, url: str, only: list[
         "post(cast_to=Response), no telemetry": raw_no_telemetry,
         "request(options template), Response": request_template,
         "SDK's http client: build_request + send": sdk_http_client,
+        "SDK's transport, as the responder sends": sdk_transport,
         "bare aiohttp": bare_aiohttp,
     }
     return {name: way for name, way in chosen.items() if not only or any(o in name for o in only)}

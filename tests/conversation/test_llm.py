@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -118,6 +120,20 @@ async def test_an_llm_answer_that_is_not_json_gives_the_fallback_line(
     call_id, _ = await phone.ring()
 
     assert await phone.say(call_id, "Hello?") == settings.fallback_line
+
+
+async def test_a_compressed_llm_answer_is_read_whole(
+    phone: Phone, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def gzipped(request: Request) -> Response:  # a provider (or proxy) that compresses its answers
+        completion = {"choices": [{"message": {"role": "assistant", "content": "Your order left today."}}]}
+        body = gzip.compress(json.dumps(completion).encode())
+        return Response(body, media_type="application/json", headers={"content-encoding": "gzip"})
+
+    monkeypatch.setattr(llm, "completions", gzipped)
+    call_id, _ = await phone.ring()
+
+    assert await phone.say(call_id, "Where is my order?") == "Your order left today."
 
 
 async def test_without_an_api_key_the_bot_says_it_is_offline_and_still_records(
