@@ -1,4 +1,5 @@
-"""CPU per Redis round trip, by client: redis-py with hiredis (the service's), coredis, valkey-glide.
+"""CPU per Redis round trip, by client: redis-py with hiredis, the service's lean round trip on it,
+coredis, valkey-glide.
 
 The same two round trips a speech turn makes, against the local Redis (127.0.0.1:6379) under a key
 prefix of the run's own: a Lua script by its SHA (3 keys: read a hash, append to a list and trim it,
@@ -69,6 +70,33 @@ async def redis_py_as_served(keys: list[str]) -> AsyncIterator[dict[str, Trip]]:
 
 
 @asynccontextmanager
+async def lean_round_trip(keys: list[str]) -> AsyncIterator[dict[str, Trip]]:
+    """The service's client, the commands queued by redis-py's pipeline as the hot store queues them,
+    sent by its lean round trip (memory/hot/server.py), as the hot store sends them."""
+    from callmemory.memory.hot.client import redis_client
+    from callmemory.memory.hot.server import ServerRedis
+
+    client = redis_client(f"redis://{HOST}:{PORT}/0", max_connections=200, timeout_s=2)
+    assert isinstance(client, ServerRedis)
+    sha = await client.script_load(SCRIPT)
+
+    async def lua() -> Any:
+        pipe = client.pipeline(transaction=False)
+        pipe.execute_command("EVALSHA", sha, len(keys), *keys, TURN, 60000)
+        return await client.round_trip(pipe.command_stack)
+
+    async def pipeline() -> Any:
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(keys[0]).lrange(keys[1], 0, -1).expire(keys[2], 60)
+        return await client.round_trip(pipe.command_stack)
+
+    try:
+        yield {"script": lua, "pipeline": pipeline}
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
 async def coredis_client(keys: list[str]) -> AsyncIterator[dict[str, Trip]]:
     import coredis
 
@@ -114,6 +142,7 @@ async def glide_client(keys: list[str]) -> AsyncIterator[dict[str, Trip]]:
 CLIENTS = {
     "redis-py + hiredis": redis_py,
     "redis-py as served": redis_py_as_served,
+    "lean round trip": lean_round_trip,
     "coredis": coredis_client,
     "valkey-glide": glide_client,
 }

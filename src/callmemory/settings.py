@@ -94,7 +94,10 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
         default=2.0, description="Connect and command timeout, and the wait for a free pool connection."
     )
     redis_max_connections: int = Field(
-        default=200, ge=1, description="Per worker; a command waits up to redis_timeout_s for a free one."
+        default=200,
+        ge=1,
+        description="Per worker; a command waits up to redis_timeout_s for a free one. On one server (or "
+        "Sentinel's master) the hot path's round trips keep as many again of their own.",
     )
     database_pool_size: int = Field(
         default=10, description="Postgres connections per worker, plus as many again in overflow."

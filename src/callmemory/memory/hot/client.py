@@ -19,7 +19,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -30,6 +30,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
+from callmemory.memory.hot.server import ServerRedis
 from callmemory.observability.logs import mask_numbers
 
 # What a failing hot store raises, for code outside memory/hot/ to catch without naming the client
@@ -178,15 +179,19 @@ def redis_client(url: str, *, max_connections: int, timeout_s: float) -> HotRedi
         return _sentinel_master(where, max_connections=max_connections, timeout_s=timeout_s, **options)
     # A blocking pool: redis-py's default pool fails at once ("Too many connections") beyond its size,
     # which the load benchmark turned into 503s; this one waits for a connection.
-    return Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout_s,
-            retry=_once_on_a_fresh_connection(),
-            **options,
-        )
+    client = cast(
+        ServerRedis,
+        ServerRedis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=timeout_s,
+                retry=_once_on_a_fresh_connection(),
+                **options,
+            )
+        ),
     )
+    return client.with_trips(max_connections=max_connections, timeout_s=timeout_s)
 
 
 # Set while a task holds a permit of a GatedCluster, so that a command the cluster client sends on its
@@ -271,7 +276,9 @@ class _GatedPipeline(ClusterPipeline):
             return await super().execute(raise_on_error, allow_redirections)
 
 
-def _sentinel_master(where: Topology, *, max_connections: int, timeout_s: float, **options: Any) -> Redis:
+def _sentinel_master(
+    where: Topology, *, max_connections: int, timeout_s: float, **options: Any
+) -> ServerRedis:
     parts = urlsplit(where.url)
     credentials, _, _ = parts.netloc.rpartition("@")
     user, _, password = credentials.partition(":")
@@ -293,14 +300,14 @@ def _sentinel_master(where: Topology, *, max_connections: int, timeout_s: float,
     )
     # The sentinel pool asks the sentinels for the master on every new connection, so connections
     # made after a failover go to the promoted replica; made blocking, as the single server's pool.
-    master: Redis = sentinels.master_for(
+    master: ServerRedis = sentinels.master_for(
         where.service,
-        redis_class=Redis,
+        redis_class=ServerRedis,
         connection_pool_class=_BlockingSentinelPool,
         max_connections=max_connections,
         timeout=timeout_s,
     )
-    return master
+    return master.with_trips(max_connections=max_connections, timeout_s=timeout_s)
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):

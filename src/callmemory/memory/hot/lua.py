@@ -20,6 +20,7 @@ from redis.exceptions import NoScriptError
 
 from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.keys import Keys
+from callmemory.memory.hot.server import ServerRedis
 from callmemory.memory.hot.settings import HotSettings
 
 _HOT: Final = "callmemory.memory.hot"
@@ -59,8 +60,12 @@ class LuaScript:
     def invoke(self, keys: Sequence[str], args: Sequence[str | int]) -> Invocation:
         return Invocation(self, tuple(keys), tuple(args))
 
+    @property
+    def redis(self) -> HotRedis:
+        return self._redis
+
     async def run(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        return await self._script(keys=list(keys), args=list(args))
+        return await self.invoke(keys, args).run()
 
     async def load(self) -> None:
         await self._redis.script_load(self._script.script)
@@ -86,7 +91,9 @@ class Invocation:
     args: tuple[str | int, ...]
 
     async def run(self) -> Any:
-        return await self.script.run(self.keys, self.args)
+        # In a pipeline of its own: sent by hash alone, loaded only when the server does not know it.
+        [reply] = await pipelined(self.script.redis, self.queue, script=self.script)
+        return reply
 
     def queue(self, pipe: Pipe) -> None:
         # By hash alone: see pipelined(). As a raw command: redis-py's cluster pipeline refuses its own
@@ -126,6 +133,13 @@ async def in_order(redis: HotRedis, *steps: Step) -> list[Any]:
 
 
 async def _run(redis: HotRedis, steps: tuple[Step, ...]) -> list[Any]:
+    if isinstance(redis, ServerRedis):
+        # Queued by redis-py's pipeline (its commands' arguments and replies' callbacks), sent by the
+        # client's lean round trip (see server.py).
+        queue = redis.pipeline(transaction=False)
+        for step in steps:
+            step(queue)
+        return await redis.round_trip(queue.command_stack)
     async with redis.pipeline(transaction=False) as pipe:
         for step in steps:
             step(pipe)
