@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -60,10 +60,14 @@ class WebhookEvent:
     outcome: str = "ok"
 
 
+_Labelled = Counter | Histogram
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, spans: Spans | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._spans = spans  # with tracing on, every timed block and webhook is a span too
+        self._children: dict[tuple[object, ...], Any] = {}
         r = self.registry
         self.webhook_events = Counter(
             "callmemory_webhook_events",
@@ -193,16 +197,16 @@ class Metrics:
             try:
                 yield found
             finally:
-                histogram.labels(**found).observe(time.perf_counter() - started)
+                self._child(histogram, found).observe(time.perf_counter() - started)
                 _describe(span, found)
 
     def count_answer(self, shaped: Iterable[str], *, sayable: bool) -> None:
         """Count one LLM answer: its form, and each reason it was shaped for."""
         reasons = list(shaped)
         form = "unsayable" if not sayable else "shaped" if reasons else "as_written"
-        self.answers.labels(form=form).inc()
+        self._child(self.answers, {"form": form}).inc()
         for reason in reasons:
-            self.answers_shaped.labels(reason=reason).inc()
+            self._child(self.answers_shaped, {"reason": reason}).inc()
 
     @contextmanager
     def webhook(self, platform: str) -> Iterator[WebhookEvent]:
@@ -218,8 +222,18 @@ class Metrics:
                 seen.outcome = "error"
                 raise
             finally:
-                self.webhook_events.labels(platform=platform, type=seen.type, outcome=seen.outcome).inc()
+                labels = {"platform": platform, "type": seen.type, "outcome": seen.outcome}
+                self._child(self.webhook_events, labels).inc()
                 _describe(span, {"platform": platform, "type": seen.type, "outcome": seen.outcome})
+
+    def _child(self, metric: _Labelled, labels: dict[str, str]) -> Any:
+        """`metric.labels(**labels)`, kept: prometheus-client checks and locks on every call, and these
+        run on every event. The label values are few (types, outcomes, reasons), so is the cache."""
+        key = (id(metric), *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child
 
     def _span(self, name: str) -> AbstractContextManager[Span | None]:
         return self._spans.span(name) if self._spans is not None else nullcontext()
