@@ -205,10 +205,19 @@ def against(refs: list[str], args: argparse.Namespace) -> None:
         medians = [statistics.median(row[i] for row in rows) for i in range(4)]
         print(f"{name:<22}" + "".join(f"{v:>10.3f}" for v in medians) + f"{medians[3] / null:>9.2f}")
     after = statistics.median(r[3] for r in figures["after (this tree)"])
+    rounds = args.rounds
     for ref in refs:
         old = statistics.median(r[3] for r in figures[f"before ({ref})"])
         less = (1 - after / old) * 100
         print(f"after / before ({ref}), all events: {after / old:.2f} ({less:+.0f} % less)")
+        # Each pair's own ratio: its two runs were next to each other, so they share the machine's state.
+        ratios = sorted(
+            statistics.median(r[3] for r in figures["after (this tree)"][p * rounds : (p + 1) * rounds])
+            / statistics.median(r[3] for r in figures[f"before ({ref})"][p * rounds : (p + 1) * rounds])
+            for p in range(args.pairs)
+        )
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"  pair by pair: {listed}; median {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":
