@@ -4,9 +4,9 @@ Every webhook event makes one to three round trips to Redis, and redis-py's pipe
 its CPU around them: its blocking pool's condition, lock, timeout and socket check, a task for
 `asyncio.shield` on every reset, a task for the write's timeout, a timeout per reply, and its
 telemetry hooks. `round_trip` sends the same queued commands on a connection of its own idle list,
-under one deadline for the whole trip, and reads the replies as the pipeline does: 0.18 ms of CPU
-against 0.28 for a pipeline of three commands, 0.15 against 0.20 for a script (bench/redis_clients.py,
-"lean round trip" against "redis-py as served").
+under one deadline for the whole trip, packed by hiredis, and reads the replies as the pipeline does:
+0.14 ms of CPU against 0.28 for a pipeline of three commands, 0.11 against 0.21 for a script
+(bench/redis_clients.py, "lean round trip" against "redis-py as served", one run).
 
 The connections are made by the client's own pool (`make_connection`: its address, credentials, TLS,
 and for a Sentinel pool the master's lookup), but kept apart from it: at most `max_connections` of
