@@ -528,9 +528,7 @@ def main() -> None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(60)
             problems = Counter(
-                line.split(":", 2)[-1].strip()[:100]
-                for line in service_log.read_text().splitlines()
-                if line.startswith(("WARNING", "ERROR"))
+                problem for line in service_log.read_text().splitlines() if (problem := _problem(line))
             )
             for message, count in problems.most_common(5):
                 print(f"  service log x{count}: {message}")
@@ -538,6 +536,21 @@ def main() -> None:
         asyncio.run(drop_database(database))
         purge_redis(args.redis_url, prefix)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _problem(line: str) -> str | None:
+    """A warning or an error of the service's log, shortened: its JSON lines (production) or plain text."""
+    if line.startswith("{"):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            return None
+        if entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+            return str(entry.get("message", ""))[:100]
+        return None
+    if line.startswith(("WARNING", "ERROR")):
+        return line.split(":", 2)[-1].strip()[:100]
+    return None
 
 
 if __name__ == "__main__":
