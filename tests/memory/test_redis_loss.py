@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from callmemory.core.events import CallRef
 from callmemory.devtools.embedded import EmbeddedRedis
 from callmemory.memory.greeting import Greetings
-from callmemory.memory.service import MemoryService
+from callmemory.memory.service import CallBegun, MemoryService
 from callmemory.memory.types import CallerMemory
 from callmemory.settings import Settings
 from support.app import purge, running
@@ -158,3 +159,39 @@ async def test_a_ringing_whose_new_state_is_lost_before_the_greeting_answers_503
     assert first.json()["error"] == "store_unavailable"
     assert retried.status_code == 200
     assert said(retried.json()) == "Hello! How can I help you today?"
+
+
+async def test_a_turn_whose_reopened_state_is_lost_before_it_is_recorded_answers_503_and_its_retry_is_heard(
+    phone: Phone, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ringing never reached us, so the turn reopens the call; then, as a Redis failover can, the
+    # state it wrote and had acknowledged is gone before the turn is recorded, and so is the state of
+    # the turn's second try at reopening it.
+    reopen = MemoryService.begin_call
+    losses = iter(range(2))
+
+    async def lost_meanwhile(
+        self: MemoryService, call: CallRef, caller_number: str, bot_number: str | None
+    ) -> CallBegun:
+        begun = await reopen(self, call, caller_number, bot_number)
+        if next(losses, None) is not None:
+            await purge(redis, settings.redis_prefix)
+        return begun
+
+    monkeypatch.setattr(MemoryService, "begin_call", lost_meanwhile)
+    turn = {
+        "type": "call.speech_recognized",
+        "call_id": "lost-2",
+        "from": CALLER,
+        "to": BOT,
+        "speech": "Is anyone there?",
+        "event_id": "ev-1",
+    }
+
+    first = await phone.send(turn)
+    retried = await phone.send(turn)
+
+    assert first.status_code == 503
+    assert first.json()["error"] == "store_unavailable"
+    assert retried.status_code == 200
+    assert said(retried.json()) == "You said: Is anyone there?"

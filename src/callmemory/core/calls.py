@@ -11,7 +11,7 @@ from datetime import datetime
 
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Answer, Responder
-from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent
+from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, StoreUnavailable
 from callmemory.core.events import (
     CallEnded,
     CallerSpoke,
@@ -103,7 +103,12 @@ class CallHandler:
                 if await self._memory.ended_caller(event.call) is not None:
                     raise CallAlreadyEnded(f"call {event.call.call_id!r} has already ended") from lost
                 caller = await self._reopen(event, lost)
-                heard = await self._hear(event.call, caller, text, None, event=event.event_key)
+                try:
+                    heard = await self._hear(event.call, caller, text, None, event=event.event_key)
+                except CallNotStarted as again:
+                    # The state this request just opened is gone again: a Redis failover can lose a
+                    # write it had acknowledged. Not the caller's fault, and not final: a retry reopens.
+                    raise StoreUnavailable("the call's live state was lost while recording; retry") from again
         except CallAlreadyEnded:
             # A redelivery after the hangup still gets its answer; a new event of an ended call does not.
             if (replayed := await self._replay(event, caller)) is None:
