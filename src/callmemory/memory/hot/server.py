@@ -25,6 +25,8 @@ from typing import Any, Final
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -35,9 +37,6 @@ Queued = tuple[tuple[Any, ...], Mapping[str, Any]]
 
 _NEVER_DECODE = "NEVER_DECODE"
 _EMPTY_RESPONSE = "EMPTY_RESPONSE"
-# After a connection error, the pause before the one retry on a new connection: a restarting server
-# refuses commands while it loads its data (see client._once_on_a_fresh_connection).
-_RETRY_PAUSE_S = 0.05
 
 
 class ServerRedis(Redis):
@@ -46,20 +45,23 @@ class ServerRedis(Redis):
     _trip_slots: asyncio.Semaphore
     _trip_idle: list[AbstractConnection]
     _trip_timeout_s: float
+    _trip_retry: Retry
 
     def with_trips(self, *, max_connections: int, timeout_s: float) -> ServerRedis:
         """This client, its round trips on at most `max_connections` connections, `timeout_s` each."""
         self._trip_slots = asyncio.Semaphore(max_connections)
         self._trip_idle = []
         self._trip_timeout_s = timeout_s
+        # The client's own policy (client._once_on_a_fresh_connection): its errors, tries and pauses.
+        self._trip_retry = self.get_retry() or Retry(NoBackoff(), 0)
         return self
 
     async def round_trip(self, queued: Sequence[Queued]) -> list[Any]:
         """Send `queued` in one write, read their replies in order; as `Pipeline.execute()` without a
         transaction: each reply through its command's callback, the first error reply raised once all
-        are read. A connection error is retried once on a new connection, as the pool's retry policy
-        does; a timeout is not (the server may be running the commands)."""
-        if self._trip_slots.locked():
+        are read. A failure is retried by the client's retry policy, as the pool's commands are: a
+        connection error once, on a new connection; a timeout not (the server may be running them)."""
+        if self._trip_slots.locked():  # else acquired at once: no deadline to set up on every trip
             try:
                 async with asyncio.timeout(self._trip_timeout_s):
                     await self._trip_slots.acquire()
@@ -68,19 +70,20 @@ class ServerRedis(Redis):
         else:
             await self._trip_slots.acquire()
         try:
-            try:
-                replies = await self._on(self._idle_connection(), queued)
-            except RedisConnectionError:
-                # The server restarted or dropped us: the other idle connections are likely dead too.
-                await self._drop_idle()
-                await asyncio.sleep(_RETRY_PAUSE_S)
-                replies = await self._on(self._new_connection(), queued)
+            # After a failure the idle list is empty, so a retry is on a new connection.
+            replies = await self._trip_retry.call_with_retry(
+                lambda: self._on(self._idle_connection(), queued), self._after_failure
+            )
         finally:
             self._trip_slots.release()
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return replies
+
+    async def _after_failure(self, error: Exception) -> None:
+        # The server restarted or dropped us: the other idle connections are likely dead too.
+        await self._drop_idle()
 
     def _idle_connection(self) -> AbstractConnection:
         return self._trip_idle.pop() if self._trip_idle else self._new_connection()
