@@ -224,7 +224,7 @@ class Metrics:
             finally:
                 labels = {"platform": platform, "type": seen.type, "outcome": seen.outcome}
                 self._child(self.webhook_events, labels).inc()
-                _describe(span, {"platform": platform, "type": seen.type, "outcome": seen.outcome})
+                _describe(span, labels)
 
     def _child(self, metric: _Labelled, labels: dict[str, str]) -> Any:
         """`metric.labels(**labels)`, kept: prometheus-client checks and locks on every call, and these

@@ -68,9 +68,7 @@ class LiveAnswers:
     def began(self) -> None:
         """An answer of this process is in flight from now, until its deadline at most."""
         self._in_flight += 1
-        if self._removal is not None:
-            self._removal.cancel()
-            self._removal = None
+        self._keep()
         deadline = time.time() + self._answer_timeout_s + 1
         if self._wanted < deadline:
             self._want(deadline + self._refresh_s)
@@ -83,16 +81,20 @@ class LiveAnswers:
     async def settle(self) -> None:
         """Remove this process's member if no answer is in flight, and wait for Redis to be told (before
         it closes)."""
-        if self._removal is not None:
-            self._removal.cancel()
-            self._removal = None
+        self._keep()
         if self._in_flight == 0 and self._wanted:
             self._want(0.0)
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
 
+    def _keep(self) -> None:
+        """Call off the member's removal, if one is waiting out the linger."""
+        if self._removal is not None:
+            self._removal.cancel()
+            self._removal = None
+
     def _want(self, score: float) -> None:
-        self._removal = None
+        self._removal = None  # when called by the removal itself
         self._wanted = score
         # One writer at a time, which writes the latest wish last: the notes cannot overtake each other.
         if self._writer is None or self._writer.done():
