@@ -18,11 +18,14 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from callmemory.core.events import CallRef
+from callmemory.conversation.responder import Answer
+from callmemory.core.calls import CallHandler
+from callmemory.core.events import CallerSpoke, CallRef
+from callmemory.core.identity import CallerId
 from callmemory.devtools.embedded import EmbeddedRedis
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.service import CallBegun, MemoryService
-from callmemory.memory.types import CallerMemory
+from callmemory.memory.types import CallerMemory, EventAnswer
 from callmemory.settings import Settings
 from support.app import purge, running
 from support.llm import FakeLLM
@@ -195,3 +198,73 @@ async def test_a_turn_whose_reopened_state_is_lost_before_it_is_recorded_answers
     assert first.json()["error"] == "store_unavailable"
     assert retried.status_code == 200
     assert said(retried.json()) == "You said: Is anyone there?"
+
+
+async def test_a_turn_whose_state_is_lost_while_the_llm_answers_answers_503_and_its_retry_is_archived_once(
+    phone: Phone, redis: Redis, settings: Settings, sql: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The turn is recorded and the LLM asked; then, as a Redis failover can, the call's state (and the
+    # turn in it) is gone before the answer is recorded.
+    ask = CallHandler._ask
+
+    async def lost_meanwhile(self: CallHandler, call: CallRef, memory: CallerMemory) -> Answer:
+        monkeypatch.setattr(CallHandler, "_ask", ask)
+        answer = await ask(self, call, memory)
+        await purge(redis, settings.redis_prefix)
+        return answer
+
+    call_id, _ = await phone.ring()
+    monkeypatch.setattr(CallHandler, "_ask", lost_meanwhile)
+    turn = {**speech(call_id, "Where is my parcel?"), "event_id": "ev-1"}
+
+    first = await phone.send(turn)
+    retried = await phone.send(turn)
+    hangup = await phone.hang_up(call_id)
+
+    assert first.status_code == 503
+    assert first.json()["error"] == "store_unavailable"
+    assert retried.status_code == 200
+    assert said(retried.json()) == "You said: Where is my parcel?"
+    assert hangup == {"status": "archived"}
+    rows = await sql(
+        "SELECT t.text FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.external_id = :id ORDER BY seq",
+        id=call_id,
+    )
+    assert [r.text for r in rows] == ["Where is my parcel?", "You said: Where is my parcel?"]
+
+
+async def test_a_redelivery_waiting_for_an_answer_whose_state_is_lost_answers_503_and_its_retry_is_heard(
+    phone: Phone, llm: FakeLLM, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first delivery is with the LLM; its redelivery waits for that answer; then the call's state is
+    # lost, as a Redis failover can lose it, and neither will ever find the answer it waits for.
+    wait = CallHandler._await_answer
+
+    async def lost_meanwhile(self: CallHandler, event: CallerSpoke, caller: CallerId) -> EventAnswer:
+        await purge(redis, settings.redis_prefix)
+        return await wait(self, event, caller)
+
+    ask = CallHandler._ask
+    asked = asyncio.Event()
+
+    async def asking(self: CallHandler, call: CallRef, memory: CallerMemory) -> Answer:
+        asked.set()  # the first delivery's turn is recorded
+        return await ask(self, call, memory)
+
+    call_id, _ = await phone.ring()
+    monkeypatch.setattr(CallHandler, "_await_answer", lost_meanwhile)
+    monkeypatch.setattr(CallHandler, "_ask", asking)
+    llm.delay_s = 1.0
+    turn = {**speech(call_id, "Where is my parcel?"), "event_id": "ev-1"}
+
+    first = asyncio.create_task(phone.send(turn))
+    await asked.wait()
+    redelivered = await phone.send(turn)
+    llm.delay_s = 0.0
+    retried = await phone.send(turn)
+
+    assert (await first).status_code == 503
+    assert redelivered.status_code == 503
+    assert redelivered.json()["error"] == "store_unavailable"
+    assert retried.status_code == 200
+    assert said(retried.json()) == "You said: Where is my parcel?"

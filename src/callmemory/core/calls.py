@@ -95,20 +95,8 @@ class CallHandler:
         caller: CallerId | None = None
         try:
             caller = await self._caller_of(event)
-            try:
-                heard = await self._hear(event.call, caller, text, None, event=event.event_key)
-            except CallNotStarted as lost:
-                # Its state went between the look-up and the turn: archived meanwhile (by a hangup or
-                # the sweeper on another worker), or lost with Redis (see _caller_of).
-                if await self._memory.ended_caller(event.call) is not None:
-                    raise CallAlreadyEnded(f"call {event.call.call_id!r} has already ended") from lost
-                caller = await self._reopen(event, lost)
-                try:
-                    heard = await self._hear(event.call, caller, text, None, event=event.event_key)
-                except CallNotStarted as again:
-                    # The state this request just opened is gone again: a Redis failover can lose a
-                    # write it had acknowledged. Not the caller's fault, and not final: a retry reopens.
-                    raise StoreUnavailable("the call's live state was lost while recording; retry") from again
+            heard = await self._hear_live(event, caller, text)
+            return await self.respond(heard, event=event.event_key)
         except CallAlreadyEnded:
             # A redelivery after the hangup still gets its answer; a new event of an ended call does not.
             if (replayed := await self._replay(event, caller)) is None:
@@ -118,7 +106,20 @@ class CallHandler:
             assert caller is not None  # only recording finds a duplicate, and it comes after the look-up
             earlier = seen.answer or await self._await_answer(event, caller)
             return Reply(say=earlier.text)
-        return await self.respond(heard, event=event.event_key)
+
+    async def _hear_live(self, event: CallerSpoke, caller: CallerId, text: str) -> Heard:
+        try:
+            return await self._hear(event.call, caller, text, None, event=event.event_key)
+        except CallNotStarted as lost:
+            # Its state went between the look-up and the turn: archived meanwhile (by a hangup or the
+            # sweeper on another worker), or lost with Redis (see _caller_of).
+            if await self._memory.ended_caller(event.call) is not None:
+                raise CallAlreadyEnded(f"call {event.call.call_id!r} has already ended") from lost
+            caller = await self._reopen(event, lost)
+            try:
+                return await self._hear(event.call, caller, text, None, event=event.event_key)
+            except CallNotStarted as again:
+                raise _lost_under(event.call) from again
 
     async def hear(
         self, call: CallRef, text: str, *, at: datetime | None = None, spoken: str | None = None
@@ -168,6 +169,8 @@ class CallHandler:
         except CallAlreadyEnded:
             # The caller hung up while the LLM was thinking: nobody heard this answer, so it is not kept.
             log.info("call %s ended before its answer was ready; answer dropped", call.call_id)
+        except CallNotStarted as lost:
+            raise _lost_under(call) from lost
         return Reply(say=answer.text)
 
     async def _hear(
@@ -251,4 +254,13 @@ class CallHandler:
                 return seen.answer
         except CallAlreadyEnded:
             pass
+        except CallNotStarted as lost:
+            raise _lost_under(event.call) from lost
         return EventAnswer(self._fallback_line, fallback=True)
+
+
+def _lost_under(call: CallRef) -> StoreUnavailable:
+    """The call's live state, which this request had found or written, is gone: a Redis failover can
+    lose writes it had acknowledged. Not the caller's fault and not final: the platform's retry reopens
+    the call (see CallHandler._reopen) and records the turn again."""
+    return StoreUnavailable(f"call {call.call_id!r} lost its live state under this event; retry the event")
