@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from support.redis_server import paused
 from support.serving import free_port
 
 MASTERS = 3
@@ -65,6 +66,7 @@ class LocalCluster:
             timeout=60,
         )
         self.wait_until_ok()
+        self.wait_until_replicated()
 
     def _start_node(self, port: int) -> None:
         data = self.root / str(port)
@@ -105,13 +107,41 @@ class LocalCluster:
             assert time.monotonic() < deadline, f"the cluster did not become ok: {states}"
             time.sleep(0.1)
 
+    def wait_until_replicated(self, timeout_s: float = 30) -> None:
+        """Until every replica has done its first sync and follows its master: a replica still syncing
+        (its master writing the snapshot to disk, say) would be promoted empty."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            infos = [redis.Redis(port=port, socket_timeout=0.5).info("replication") for port in self.ports]
+            links = [info.get("master_link_status") for info in infos if info["role"] == "slave"]
+            if all(link == "up" for link in links):
+                return
+            assert time.monotonic() < deadline, f"the replicas did not sync: {links}"
+            time.sleep(0.1)
+
+    def masters(self) -> set[int]:
+        """The ports of the running nodes that are masters now."""
+        running = [port for port, process in self._processes.items() if process.poll() is None]
+        roles = {port: redis.Redis(port=port, socket_timeout=0.5).info("replication") for port in running}
+        return {port for port, info in roles.items() if info["role"] == "master"}
+
     def master_with_replica(self) -> int:
-        """The port of a master that has a replica."""
+        """The port of a master whose replica follows it."""
         for port in self.ports:
             info = redis.Redis(port=port, socket_timeout=0.5).info("replication")
-            if info["role"] == "master" and info["connected_slaves"] > 0:
+            if info["role"] == "master" and info.get("slave0", {}).get("state") == "online":
                 return port
-        raise AssertionError("no master has a replica")
+        raise AssertionError("no master has a replica that follows it")
+
+    def replica_of(self, master: int) -> int:
+        """The port of `master`'s replica."""
+        return int(redis.Redis(port=master, socket_timeout=0.5).info("replication")["slave0"]["port"])
+
+    @contextmanager
+    def paused(self, port: int) -> Iterator[None]:
+        """The node on `port` stopped (SIGSTOP): it neither answers nor closes its sockets."""
+        with paused(self._processes[port].pid):
+            yield
 
     def kill(self, port: int) -> None:
         process = self._processes[port]
