@@ -32,6 +32,12 @@ def test_production_refuses_to_run_without_database_and_redis_urls() -> None:
         Settings(_env_file=None, environment="production", hash_secret=SecretStr("x" * 32))
 
 
+def test_a_wait_for_replicas_as_long_as_the_redis_timeout_is_refused() -> None:
+    # The round trip's own deadline (redis_timeout_s) would cut the WAIT short and fail the event.
+    with pytest.raises(ValidationError, match="REDIS_WAIT_TIMEOUT_S"):
+        Settings(_env_file=None, redis_wait_replicas=1, redis_wait_timeout_s=2.0, redis_timeout_s=2.0)
+
+
 def test_a_generated_hash_secret_is_persisted_in_the_data_dir(tmp_path: Path) -> None:
     first = Settings(_env_file=None, data_dir=tmp_path).resolved_hash_secret()
     second = Settings(_env_file=None, data_dir=tmp_path).resolved_hash_secret()

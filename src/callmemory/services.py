@@ -24,6 +24,7 @@ from callmemory.memory.archive import Archive
 from callmemory.memory.erasure import Eraser
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import HotRedis, redis_client
+from callmemory.memory.hot.replicas import ReplicaWait
 from callmemory.memory.hot.store import HotSettings, HotStore
 from callmemory.memory.records import CallerRecords
 from callmemory.memory.search.postgres import PostgresSearch
@@ -183,6 +184,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:  # noqa:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout_s=settings.redis_timeout_s,
+        wait=(
+            ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_s)
+            if settings.redis_wait_replicas
+            else None
+        ),
     )
     engine = create_engine(
         settings.database_url,

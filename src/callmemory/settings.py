@@ -99,6 +99,19 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
         description="Per worker; a command waits up to redis_timeout_s for a free one. On one server (or "
         "Sentinel's master) the hot path's round trips keep as many again of their own.",
     )
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="With Redis replicas (Cluster or Sentinel): how many must acknowledge an event's "
+        "writes (WAIT) before it is answered, so a failover loses no acknowledged turn; 0: answered "
+        "without waiting (scaling.md).",
+    )
+    redis_wait_timeout_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="How long an event waits for those replicas; past it the event is answered all the "
+        "same, and the shortfall logged. Below redis_timeout_s.",
+    )
     database_pool_size: int = Field(
         default=10, description="Postgres connections per worker, plus as many again in overflow."
     )
@@ -273,6 +286,15 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
         "a bot-scoped key limits the MCP client to that bot's callers.",
     )
     mcp_timeout_s: float = Field(default=10.0, gt=0, description="Time limit of one /v1 request of `mcp`.")
+
+    @model_validator(mode="after")
+    def _wait_for_replicas_within_the_redis_timeout(self) -> Self:
+        if self.redis_wait_replicas and self.redis_wait_timeout_s >= self.redis_timeout_s:
+            raise ValueError(
+                f"CALLMEMORY_REDIS_WAIT_TIMEOUT_S ({self.redis_wait_timeout_s}) must be below "
+                f"CALLMEMORY_REDIS_TIMEOUT_S ({self.redis_timeout_s}), which bounds the whole round trip"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Self:

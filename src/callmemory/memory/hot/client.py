@@ -30,6 +30,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
+from callmemory.memory.hot.replicas import ReplicaWait
 from callmemory.memory.hot.server import ServerRedis
 from callmemory.observability.logs import mask_numbers
 
@@ -162,8 +163,11 @@ def _once_on_a_fresh_connection() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1, supported_errors=(RedisConnectionError,))
 
 
-def redis_client(url: str, *, max_connections: int, timeout_s: float) -> HotRedis:
-    """The client for REDIS_URL's topology, with at most `max_connections` commands in flight."""
+def redis_client(
+    url: str, *, max_connections: int, timeout_s: float, wait: ReplicaWait | None = None
+) -> HotRedis:
+    """The client for REDIS_URL's topology, with at most `max_connections` commands in flight; with
+    `wait`, its pipelines (the hot path's round trips) are held until replicas have their writes."""
     where = topology(url)
     options: dict[str, Any] = {
         "decode_responses": True,
@@ -173,10 +177,12 @@ def redis_client(url: str, *, max_connections: int, timeout_s: float) -> HotRedi
     }
     if where.kind == "cluster":
         return GatedCluster.for_topology(
-            where, max_connections=max_connections, timeout_s=timeout_s, **options
+            where, max_connections=max_connections, timeout_s=timeout_s, wait=wait, **options
         )
     if where.kind == "sentinel":
-        return _sentinel_master(where, max_connections=max_connections, timeout_s=timeout_s, **options)
+        return _sentinel_master(
+            where, max_connections=max_connections, timeout_s=timeout_s, wait=wait, **options
+        )
     # A blocking pool: redis-py's default pool fails at once ("Too many connections") beyond its size,
     # which the load benchmark turned into 503s; this one waits for a connection.
     client = cast(
@@ -191,7 +197,7 @@ def redis_client(url: str, *, max_connections: int, timeout_s: float) -> HotRedi
             )
         ),
     )
-    return client.with_trips(max_connections=max_connections, timeout_s=timeout_s)
+    return client.with_trips(max_connections=max_connections, timeout_s=timeout_s, wait=wait)
 
 
 # Set while a task holds a permit of a GatedCluster, so that a command the cluster client sends on its
@@ -209,15 +215,24 @@ class GatedCluster(RedisCluster):
     node at a time, so no node is ever asked for more connections than there are permits.
     """
 
-    def __init__(self, *args: Any, concurrency: int, wait_s: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, concurrency: int, wait_s: float, replica_wait: ReplicaWait | None, **kwargs: Any
+    ) -> None:
         kwargs["max_connections"] = concurrency
         super().__init__(*args, **kwargs)
         self._gate = asyncio.Semaphore(concurrency)
         self._wait_s = wait_s
+        self.replica_wait = replica_wait
 
     @classmethod
     def for_topology(
-        cls, where: Topology, *, max_connections: int, timeout_s: float, **options: Any
+        cls,
+        where: Topology,
+        *,
+        max_connections: int,
+        timeout_s: float,
+        wait: ReplicaWait | None,
+        **options: Any,
     ) -> GatedCluster:
         parts = urlsplit(where.url)
         credentials, _, _ = parts.netloc.rpartition("@")
@@ -227,6 +242,7 @@ class GatedCluster(RedisCluster):
             startup_nodes=[ClusterNode(host, port) for host, port in where.nodes],
             concurrency=max_connections,
             wait_s=timeout_s,
+            replica_wait=wait,
             username=unquote(user) or None,
             password=unquote(password) or None,
             ssl=parts.scheme == "rediss",
@@ -269,15 +285,48 @@ class GatedCluster(RedisCluster):
 
 
 class _GatedPipeline(ClusterPipeline):
+    """A cluster pipeline under the client's permits; with replicas to wait for, each node's part of it
+    ends with WAIT, which the cluster pipeline sends on the connection that carried that part."""
+
     cluster_client: GatedCluster
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: list[str] = []  # a key of each command queued, for the node WAIT goes to
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if (key := _first_key(args)) is not None:
+            self._keys.append(key)
+        return super().execute_command(*args, **kwargs)
+
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        keys, self._keys = self._keys, []
         async with self.cluster_client.permit():
-            return await super().execute(raise_on_error, allow_redirections)
+            wait = self.cluster_client.replica_wait
+            if wait is None or not keys:
+                return await super().execute(raise_on_error, allow_redirections)
+            await self.cluster_client.initialize()  # the slots, for the nodes (once per client)
+            nodes = {node.name: node for node in map(self.cluster_client.get_node_from_key, keys) if node}
+            for node in nodes.values():
+                super().execute_command(*wait.command, target_nodes=node)
+            replies = await super().execute(raise_on_error, allow_redirections)
+        if nodes:
+            for name, acks in zip(nodes, replies[-len(nodes) :], strict=True):
+                wait.acknowledged(acks, name)
+            del replies[-len(nodes) :]
+        return replies
+
+
+def _first_key(args: tuple[Any, ...]) -> str | None:
+    """The first key of a command as our steps queue them: a script's first KEYS entry, else the word
+    after the command's name."""
+    if str(args[0]).upper() in ("EVALSHA", "EVAL"):
+        return str(args[3]) if len(args) > 3 and int(args[2]) > 0 else None
+    return str(args[1]) if len(args) > 1 else None
 
 
 def _sentinel_master(
-    where: Topology, *, max_connections: int, timeout_s: float, **options: Any
+    where: Topology, *, max_connections: int, timeout_s: float, wait: ReplicaWait | None, **options: Any
 ) -> ServerRedis:
     parts = urlsplit(where.url)
     credentials, _, _ = parts.netloc.rpartition("@")
@@ -307,7 +356,7 @@ def _sentinel_master(
         max_connections=max_connections,
         timeout=timeout_s,
     )
-    return master.with_trips(max_connections=max_connections, timeout_s=timeout_s)
+    return master.with_trips(max_connections=max_connections, timeout_s=timeout_s, wait=wait)
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):

@@ -12,6 +12,8 @@ The connections are made by the client's own pool (`make_connection`: its addres
 and for a Sentinel pool the master's lookup), but kept apart from it: at most `max_connections` of
 them, beside the pool's own for every other command. A cluster keeps redis-py's cluster pipeline,
 which routes the commands by slot.
+
+With replicas to wait for (replicas.py), every trip ends with WAIT on its own connection.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from callmemory.memory.hot.replicas import ReplicaWait
+
 # A queued command as redis-py's pipeline keeps it: its arguments, and the options its reply's
 # callback takes.
 Queued = tuple[tuple[Any, ...], Mapping[str, Any]]
@@ -46,9 +50,14 @@ class ServerRedis(Redis):
     _trip_idle: list[AbstractConnection]
     _trip_timeout_s: float
     _trip_retry: Retry
+    _trip_wait: ReplicaWait | None
 
-    def with_trips(self, *, max_connections: int, timeout_s: float) -> ServerRedis:
-        """This client, its round trips on at most `max_connections` connections, `timeout_s` each."""
+    def with_trips(
+        self, *, max_connections: int, timeout_s: float, wait: ReplicaWait | None = None
+    ) -> ServerRedis:
+        """This client, its round trips on at most `max_connections` connections, `timeout_s` each,
+        each held until `wait`'s replicas have its writes."""
+        self._trip_wait = wait
         self._trip_slots = asyncio.Semaphore(max_connections)
         self._trip_idle = []
         self._trip_timeout_s = timeout_s
@@ -61,6 +70,8 @@ class ServerRedis(Redis):
         transaction: each reply through its command's callback, the first error reply raised once all
         are read. A failure is retried by the client's retry policy, as the pool's commands are: a
         connection error once, on a new connection; a timeout not (the server may be running them)."""
+        if self._trip_wait is not None:
+            queued = [*queued, (self._trip_wait.command, {})]
         if self._trip_slots.locked():  # else acquired at once: no deadline to set up on every trip
             try:
                 async with asyncio.timeout(self._trip_timeout_s):
@@ -79,6 +90,8 @@ class ServerRedis(Redis):
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
+        if self._trip_wait is not None:
+            self._trip_wait.acknowledged(replies.pop())
         return replies
 
     async def _after_failure(self, error: Exception) -> None:
