@@ -35,6 +35,24 @@ CALLER = "+14155551234"
 BOT = "+14155550000"
 
 
+async def archived_turns(sql: Callable[..., Any], call_id: str) -> list[str]:
+    rows = await sql(
+        "SELECT t.text FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.external_id = :id ORDER BY seq",
+        id=call_id,
+    )
+    return [r.text for r in rows]
+
+
+async def refused_then_answered(phone: Phone, event: dict[str, Any]) -> str:
+    """`event` sent twice, as a platform redelivers after a 503: the first is refused as a store
+    failure (to be retried, not a final 4xx); what the second is answered."""
+    first = await phone.send(event)
+    assert (first.status_code, first.json()["error"]) == (503, "store_unavailable"), first.text
+    retried = await phone.send(event)
+    assert retried.status_code == 200, retried.text
+    return said(retried.json())
+
+
 def speech(call_id: str, text: str, *, to: str | None = BOT) -> dict[str, Any]:
     event = {"type": "call.speech_recognized", "call_id": call_id, "from": CALLER, "speech": text}
     return {**event, "to": to} if to else event
@@ -53,11 +71,7 @@ async def test_a_call_whose_state_was_flushed_is_reopened_with_the_callers_archi
     assert said(response.json()) == "You said: Any news on it?"
     assert "My order 4417 never arrived." in llm.prompt_text()
     assert hangup == {"status": "archived"}
-    rows = await sql(
-        "SELECT t.text FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.external_id = :id ORDER BY seq",
-        id=call_id,
-    )
-    assert [r.text for r in rows] == ["Any news on it?", "You said: Any news on it?"]
+    assert await archived_turns(sql, call_id) == ["Any news on it?", "You said: Any news on it?"]
 
 
 async def test_a_lost_call_whose_event_does_not_name_the_bot_is_refused_with_409(
@@ -155,13 +169,7 @@ async def test_a_ringing_whose_new_state_is_lost_before_the_greeting_answers_503
     monkeypatch.setattr(MemoryService, "greeting_for", lost_meanwhile)
     ringing = {"type": "call.ringing", "call_id": "lost-1", "from": CALLER, "to": BOT}
 
-    first = await phone.send(ringing)
-    retried = await phone.send(ringing)
-
-    assert first.status_code == 503
-    assert first.json()["error"] == "store_unavailable"
-    assert retried.status_code == 200
-    assert said(retried.json()) == "Hello! How can I help you today?"
+    assert await refused_then_answered(phone, ringing) == "Hello! How can I help you today?"
 
 
 async def test_a_turn_whose_reopened_state_is_lost_before_it_is_recorded_answers_503_and_its_retry_is_heard(
@@ -191,13 +199,7 @@ async def test_a_turn_whose_reopened_state_is_lost_before_it_is_recorded_answers
         "event_id": "ev-1",
     }
 
-    first = await phone.send(turn)
-    retried = await phone.send(turn)
-
-    assert first.status_code == 503
-    assert first.json()["error"] == "store_unavailable"
-    assert retried.status_code == 200
-    assert said(retried.json()) == "You said: Is anyone there?"
+    assert await refused_then_answered(phone, turn) == "You said: Is anyone there?"
 
 
 async def test_a_turn_whose_state_is_lost_while_the_llm_answers_answers_503_and_its_retry_is_archived_once(
@@ -217,20 +219,12 @@ async def test_a_turn_whose_state_is_lost_while_the_llm_answers_answers_503_and_
     monkeypatch.setattr(CallHandler, "_ask", lost_meanwhile)
     turn = {**speech(call_id, "Where is my parcel?"), "event_id": "ev-1"}
 
-    first = await phone.send(turn)
-    retried = await phone.send(turn)
+    answered = await refused_then_answered(phone, turn)
     hangup = await phone.hang_up(call_id)
 
-    assert first.status_code == 503
-    assert first.json()["error"] == "store_unavailable"
-    assert retried.status_code == 200
-    assert said(retried.json()) == "You said: Where is my parcel?"
+    assert answered == "You said: Where is my parcel?"
     assert hangup == {"status": "archived"}
-    rows = await sql(
-        "SELECT t.text FROM turns t JOIN calls c ON c.id = t.call_id WHERE c.external_id = :id ORDER BY seq",
-        id=call_id,
-    )
-    assert [r.text for r in rows] == ["Where is my parcel?", "You said: Where is my parcel?"]
+    assert await archived_turns(sql, call_id) == ["Where is my parcel?", "You said: Where is my parcel?"]
 
 
 async def test_a_redelivery_waiting_for_an_answer_whose_state_is_lost_answers_503_and_its_retry_is_heard(
