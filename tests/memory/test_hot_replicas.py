@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.asyncio.cluster import RedisCluster
 
 from callmemory.memory.hot.client import HotRedis, redis_client
 from callmemory.memory.hot.lua import Pipe, Step, in_order
@@ -85,38 +86,57 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         yield running
 
 
-def keys_on_two_masters(cluster: LocalCluster) -> tuple[tuple[str, int], tuple[str, int]]:
+@pytest.fixture
+async def waiting_cluster(cluster: LocalCluster) -> AsyncIterator[RedisCluster]:
+    client = redis_client(cluster.url, max_connections=4, timeout_s=2, wait=ReplicaWait(1, WAIT_S))
+    assert isinstance(client, RedisCluster)
+    yield client
+    await client.aclose()
+
+
+async def keys_on_two_masters(client: RedisCluster) -> tuple[tuple[str, int], tuple[str, int]]:
     """Two keys whose slots two different masters serve, each with that master's port."""
-    client = redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    await client.initialize()
     found: dict[int, str] = {}
     for n in range(1000):
         key = f"cmtest-{uuid.uuid4().hex}-{n}"
-        found.setdefault(client.get_node_from_key(key).port, key)
+        if (node := client.get_node_from_key(key)) is not None:
+            found.setdefault(int(node.port), key)
         if len(found) == 2:
-            client.close()
             (first, a), (second, b) = found.items()
             return (a, first), (b, second)
     raise AssertionError("every key fell on one master")
 
 
 async def test_a_cluster_pipeline_waits_for_the_replica_of_each_master_it_wrote_to(
-    cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+    cluster: LocalCluster, waiting_cluster: RedisCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (one, master), (other, _) = keys_on_two_masters(cluster)
-    client = redis_client(cluster.url, max_connections=4, timeout_s=2, wait=ReplicaWait(1, WAIT_S))
-    try:
-        with caplog.at_level(logging.WARNING, "callmemory.memory.hot.replicas"):
-            replies = await in_order(client, set_key(one, "a"), set_key(other, "b"))
-            assert not caplog.records
-            with cluster.paused(cluster.replica_of(master)):
-                started = time.monotonic()
-                paused_replies = await in_order(client, set_key(one, "c"), set_key(other, "d"))
-                took = time.monotonic() - started
-    finally:
-        await client.aclose()
+    (one, master), (other, _) = await keys_on_two_masters(waiting_cluster)
+
+    with caplog.at_level(logging.WARNING, "callmemory.memory.hot.replicas"):
+        replies = await in_order(waiting_cluster, set_key(one, "a"), set_key(other, "b"))
+        assert not caplog.records
+        with cluster.paused(cluster.replica_of(master)):
+            started = time.monotonic()
+            paused_replies = await in_order(waiting_cluster, set_key(one, "c"), set_key(other, "d"))
+            took = time.monotonic() - started
 
     assert replies == paused_replies == [True, True]
     assert took >= WAIT_S
     assert [r.getMessage().split(" go on")[0] for r in caplog.records] == [
         f"Redis writes on 127.0.0.1:{master}"
     ]
+
+
+async def test_a_cluster_transaction_goes_as_it_is_with_replicas_to_wait_for(
+    waiting_cluster: RedisCluster,
+) -> None:
+    # VoIPBin's state writes in MULTI; a WAIT inside it would answer at once, and its node is no key's.
+    (key, _), _ = await keys_on_two_masters(waiting_cluster)
+
+    async with waiting_cluster.pipeline(transaction=True) as pipe:
+        pipe.hset(key, "field", "value")
+        pipe.expire(key, 60)
+        replies = await pipe.execute()
+
+    assert replies == [1, True]

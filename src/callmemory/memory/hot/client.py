@@ -290,8 +290,10 @@ class _GatedPipeline(ClusterPipeline):
 
     cluster_client: GatedCluster
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, client: GatedCluster, transaction: bool | None = None) -> None:
+        super().__init__(client, transaction)
+        # Not in a transaction: WAIT inside MULTI answers at once (and the hot path has none).
+        self._wait = None if transaction else client.replica_wait
         self._keys: list[str] = []  # a key of each command queued, for the node WAIT goes to
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
@@ -302,7 +304,7 @@ class _GatedPipeline(ClusterPipeline):
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
         keys, self._keys = self._keys, []
         async with self.cluster_client.permit():
-            wait = self.cluster_client.replica_wait
+            wait = self._wait
             if wait is None or not keys:
                 return await super().execute(raise_on_error, allow_redirections)
             await self.cluster_client.initialize()  # the slots, for the nodes (once per client)
