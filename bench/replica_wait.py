@@ -1,6 +1,6 @@
 """What CALLMEMORY_REDIS_WAIT_REPLICAS=1 costs a round trip: the service's lean round trip (one SET)
 with and without WAIT, against a master and one replica of the machine's redis-server, started here on
-free ports without persistence and stopped at the end.
+free ports without persistence (the tests' OwnRedis) and stopped at the end.
 
 One trip at a time; wall time and this process's CPU time per trip, the two ways alternating, round
 after round; medians, and each round's pair.
@@ -11,72 +11,43 @@ after round; medians, and each round's pair.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-import redis
 import uvloop
 
 from callmemory.memory.hot.client import redis_client
 from callmemory.memory.hot.lua import Pipe, in_order
 from callmemory.memory.hot.replicas import ReplicaWait
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.redis_server import OwnRedis  # the tests' own servers, made importable above
 
 
 @contextmanager
-def master_and_replica() -> Iterator[int]:
-    """The master's port, once its replica follows it."""
-    master, replica = _free_port(), _free_port()
+def master_and_replica() -> Iterator[str]:
+    """The master's URL, once its replica follows it."""
     # The replica's first sync goes through a snapshot on disk: in a directory of the run's own.
-    folder = tempfile.TemporaryDirectory(prefix="cmbench-")
-    plain = ("--bind", "127.0.0.1", "--dir", folder.name, "--save", "", "--appendonly", "no")
-    servers = [
-        subprocess.Popen(["redis-server", "--port", str(master), *plain], stdout=subprocess.DEVNULL),
-        subprocess.Popen(
-            ["redis-server", "--port", str(replica), *plain, "--replicaof", "127.0.0.1", str(master)],
-            stdout=subprocess.DEVNULL,
-        ),
-    ]
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if redis.Redis(port=replica).info("replication").get("master_link_status") == "up":
-                    break
-            except redis.RedisError:
-                pass
-            assert time.monotonic() < deadline, "the replica did not sync"
-            time.sleep(0.1)
-        yield master
-    finally:
-        for server in servers:
-            server.kill()
-            server.wait(10)
-        folder.cleanup()
+    with tempfile.TemporaryDirectory(prefix="cmbench-") as folder:
+        master = OwnRedis(Path(folder, "master"), durable=False)
+        replica = OwnRedis(Path(folder, "replica"), replica_of=master.port, durable=False)
+        with master.running(), replica.running():
+            replica.wait_until_replicating()
+            yield master.url
 
 
 def _write(pipe: Pipe) -> None:
     pipe.set("cmbench-replica-wait", "said")
 
 
-async def _per_trip(port: int, *, wait: bool, trips: int) -> tuple[float, float]:
+async def _per_trip(url: str, *, wait: bool, trips: int) -> tuple[float, float]:
     """Wall and CPU microseconds per trip."""
-    client = redis_client(
-        f"redis://127.0.0.1:{port}/0",
-        max_connections=8,
-        timeout_s=2,
-        wait=ReplicaWait(1, 0.25) if wait else None,
-    )
+    client = redis_client(url, max_connections=8, timeout_s=2, wait=ReplicaWait(1, 0.25) if wait else None)
     try:
         for _ in range(200):  # connections made, scripts of the interpreter warm
             await in_order(client, _write)
@@ -89,11 +60,11 @@ async def _per_trip(port: int, *, wait: bool, trips: int) -> tuple[float, float]
 
 
 async def _main(trips: int, rounds: int) -> None:
-    with master_and_replica() as port:
+    with master_and_replica() as url:
         figures: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
         for _ in range(rounds):
             for wait in (False, True):
-                figures[wait].append(await _per_trip(port, wait=wait, trips=trips))
+                figures[wait].append(await _per_trip(url, wait=wait, trips=trips))
     for wait, name in ((False, "without WAIT"), (True, "with WAIT 1")):
         wall = statistics.median(f[0] for f in figures[wait])
         cpu = statistics.median(f[1] for f in figures[wait])

@@ -18,12 +18,14 @@ from support.serving import free_port
 
 
 class OwnRedis:
-    """Keeps its data in an append-only file, as production Redis should, so a restart keeps it."""
+    """Keeps its data in an append-only file, as production Redis should, so a restart keeps it; with
+    `durable` false, in memory only (a benchmark's, which must not time fsyncs)."""
 
-    def __init__(self, data_dir: Path, *, replica_of: int | None = None) -> None:
+    def __init__(self, data_dir: Path, *, replica_of: int | None = None, durable: bool = True) -> None:
         self._dir = data_dir
         self._process: subprocess.Popen[bytes] | None = None
         self._master = replica_of
+        self._durable = durable
         self.port = free_port()
 
     @property
@@ -37,7 +39,8 @@ class OwnRedis:
         self._process = subprocess.Popen(
             [
                 *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir)),
-                *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+                *(("--appendonly", "yes", "--appendfsync", "always") if self._durable else ()),
+                *("--save", ""),
                 *(("--replicaof", "127.0.0.1", str(self._master)) if self._master else ()),
             ],
             stdout=subprocess.DEVNULL,
