@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -38,6 +39,12 @@ def _free_node_port() -> int:
             except OSError:
                 continue
         return port
+
+
+def _replication(port: int) -> dict[str, Any]:
+    """The node's INFO replication: its role, and a master's replicas (slave0, …) or a replica's link."""
+    info: dict[str, Any] = redis.Redis(port=port, socket_timeout=0.5).info("replication")
+    return info
 
 
 @dataclass
@@ -112,7 +119,7 @@ class LocalCluster:
         (its master writing the snapshot to disk, say) would be promoted empty."""
         deadline = time.monotonic() + timeout_s
         while True:
-            infos = [redis.Redis(port=port, socket_timeout=0.5).info("replication") for port in self.ports]
+            infos = map(_replication, self.ports)
             links = [info.get("master_link_status") for info in infos if info["role"] == "slave"]
             if all(link == "up" for link in links):
                 return
@@ -122,20 +129,19 @@ class LocalCluster:
     def masters(self) -> set[int]:
         """The ports of the running nodes that are masters now."""
         running = [port for port, process in self._processes.items() if process.poll() is None]
-        roles = {port: redis.Redis(port=port, socket_timeout=0.5).info("replication") for port in running}
-        return {port for port, info in roles.items() if info["role"] == "master"}
+        return {port for port in running if _replication(port)["role"] == "master"}
 
     def master_with_replica(self) -> int:
         """The port of a master whose replica follows it."""
         for port in self.ports:
-            info = redis.Redis(port=port, socket_timeout=0.5).info("replication")
+            info = _replication(port)
             if info["role"] == "master" and info.get("slave0", {}).get("state") == "online":
                 return port
         raise AssertionError("no master has a replica that follows it")
 
     def replica_of(self, master: int) -> int:
         """The port of `master`'s replica."""
-        return int(redis.Redis(port=master, socket_timeout=0.5).info("replication")["slave0"]["port"])
+        return int(_replication(master)["slave0"]["port"])
 
     @contextmanager
     def paused(self, port: int) -> Iterator[None]:
