@@ -11,7 +11,7 @@ from datetime import datetime
 
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import Answer, Responder
-from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, StoreUnavailable
+from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, LiveStateLost
 from callmemory.core.events import (
     CallEnded,
     CallerSpoke,
@@ -119,7 +119,7 @@ class CallHandler:
             try:
                 return await self._hear(event.call, caller, text, None, event=event.event_key)
             except CallNotStarted as again:
-                raise _lost_under(event.call) from again
+                raise LiveStateLost(event.call.call_id) from again
 
     async def hear(
         self, call: CallRef, text: str, *, at: datetime | None = None, spoken: str | None = None
@@ -170,7 +170,7 @@ class CallHandler:
             # The caller hung up while the LLM was thinking: nobody heard this answer, so it is not kept.
             log.info("call %s ended before its answer was ready; answer dropped", call.call_id)
         except CallNotStarted as lost:
-            raise _lost_under(call) from lost
+            raise LiveStateLost(call.call_id) from lost
         return Reply(say=answer.text)
 
     async def _hear(
@@ -255,12 +255,5 @@ class CallHandler:
         except CallAlreadyEnded:
             pass
         except CallNotStarted as lost:
-            raise _lost_under(event.call) from lost
+            raise LiveStateLost(event.call.call_id) from lost
         return EventAnswer(self._fallback_line, fallback=True)
-
-
-def _lost_under(call: CallRef) -> StoreUnavailable:
-    """The call's live state, which this request had found or written, is gone: a Redis failover can
-    lose writes it had acknowledged. Not the caller's fault and not final: the platform's retry reopens
-    the call (see CallHandler._reopen) and records the turn again."""
-    return StoreUnavailable(f"call {call.call_id!r} lost its live state under this event; retry the event")

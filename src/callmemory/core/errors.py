@@ -47,6 +47,15 @@ class StoreUnavailable(CallMemoryError):
     status = 503
 
 
+class LiveStateLost(StoreUnavailable):
+    """A call's live state, which this request had found or written, is gone: a Redis failover can lose
+    writes it had acknowledged. Not the caller's fault and not final: the platform's retry opens the
+    call again (a ringing anew, a speech turn by reopening it) and records the event."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call {call_id!r} lost its live state under this event; retry the event")
+
+
 class MalformedBody(CallMemoryError):
     code = "malformed_body"
     status = 400

@@ -18,6 +18,7 @@ from callmemory.core.errors import (
     CallNotStarted,
     InvalidEvent,
     InvalidPhoneNumber,
+    LiveStateLost,
     StoreUnavailable,
 )
 from callmemory.core.events import CallRef, EndOutcome, Role
@@ -229,9 +230,7 @@ class MemoryService:
             except DuplicateEvent as recorded:
                 greeting = recorded.answer.text if recorded.answer else greeting
             except CallNotStarted as lost:
-                # The state this ringing opened is gone again: a Redis failover can lose a write it had
-                # acknowledged. Not the caller's fault, and not final: a retried ringing opens it anew.
-                raise StoreUnavailable("the call's live state was lost while greeting; retry") from lost
+                raise LiveStateLost(call.call_id) from lost  # the state this ringing opened is gone again
         return CallGreeted(memory=begun.memory, is_new=begun.is_new, greeting=greeting)
 
     async def greeting_for(self, memory: CallerMemory, greetings: Greetings) -> str:
