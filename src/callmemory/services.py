@@ -154,6 +154,7 @@ async def _search(settings: Settings, engine: AsyncEngine) -> PostgresSearch:
         config=settings.search_text_config,
         limit=settings.search_results,
         timeout_s=settings.search_timeout_s,
+        disclosure=settings.disclosure_policy,
     )
     try:
         await within(settings.database_timeout_s, search.prepare())
@@ -248,6 +249,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:  # noqa:
             ready_timeout_s=settings.ready_timeout_s,
             search=search,
             recall=settings.search_enabled,
+            disclosure=settings.disclosure_policy,
         )
         prompt = _prompt_builder(settings, tokens)
         greetings = Greetings(new=settings.greeting_new, returning=settings.greeting_returning)

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from callmemory.core.config import OptionalSecret, OptionalText
+from callmemory.core.trust import Disclosure, DisclosurePolicy
 from callmemory.memory.search.settings import SearchSettings
 from callmemory.platforms.seed.settings import SeedSettings
 from callmemory.platforms.twilio.settings import TwilioSettings
@@ -148,6 +149,14 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
     )
     store_raw_numbers: bool = Field(
         default=False, description="Also keep the caller's E.164 number in Postgres (for call-backs)."
+    )
+    disclosure: Disclosure | None = Field(
+        default=None,
+        description="Which calls reach a caller's memory (docs/caller-trust.md). verified: only calls "
+        "whose number the platform vouches for, or whom the bot verified during the call; the others "
+        "are greeted and answered as new callers. open: every call, on caller ID alone, which anyone can "
+        "fake. Unset: open, except in production, which refuses to start without a choice. A VoIPBin "
+        "bot may set its own (`disclosure` in CALLMEMORY_VOIPBIN_BOTS).",
     )
 
     # Memory.
@@ -307,6 +316,12 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
             )
         if not self.database_url or not self.redis_url:
             raise ValueError("DATABASE_URL and REDIS_URL are required in production (no embedded servers)")
+        if self.disclosure is None:
+            raise ValueError(
+                "CALLMEMORY_DISCLOSURE must be chosen in production: `verified` opens a caller's memory only "
+                "to calls whose number is vouched for or verified by the bot, `open` to anyone presenting "
+                "the number, which anyone can fake (docs/caller-trust.md)"
+            )
         webhook = [s.get_secret_value() for s in (self.webhook_secret, self.webhook_token) if s]
         if not webhook:
             raise ValueError(
@@ -319,6 +334,12 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
                 "16 characters in production"
             )
         return self
+
+    @property
+    def disclosure_policy(self) -> DisclosurePolicy:
+        """Each bot's disclosure: the VoIPBin bots' own, else CALLMEMORY_DISCLOSURE (open when unset)."""
+        bots = {number: bot.disclosure for number, bot in self.voipbin_bots.items() if bot.disclosure}
+        return DisclosurePolicy(default=self.disclosure or Disclosure.OPEN, bots=bots)
 
     @property
     def summary_key(self) -> SecretStr | None:

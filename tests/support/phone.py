@@ -28,12 +28,15 @@ class Phone:
         headers = signing.signed_headers(self.webhook_secret.encode(), body)
         return await self.http.post("/webhook/call", content=body, headers=headers)
 
-    async def ring(self, call_id: str | None = None) -> tuple[str, str]:
-        """Start a call; returns (call id, greeting)."""
+    async def ring(self, call_id: str | None = None, *, verified: bool = False) -> tuple[str, str]:
+        """Start a call, with the platform vouching for the caller's number if `verified`; returns
+        (call id, greeting)."""
         call_id = call_id or f"call-{next(_ids)}"
         event: dict[str, Any] = {"type": "call.ringing", "call_id": call_id, "from": self.caller}
         if self.bot is not None:
             event["to"] = self.bot
+        if verified:
+            event["caller_verified"] = True
         response = await self.send(event)
         assert response.status_code == 200, response.text
         return call_id, said(response.json())
@@ -51,9 +54,16 @@ class Phone:
         body: dict[str, Any] = response.json()
         return body
 
-    async def call(self, *speech: str) -> tuple[str, list[str]]:
+    async def verify(self, call_id: str) -> str:
+        """The bot verified the caller during the call; returns the answer's status."""
+        response = await self.send({"type": "call.caller_verified", "call_id": call_id, "from": self.caller})
+        assert response.status_code == 200, response.text
+        status: str = response.json()["status"]
+        return status
+
+    async def call(self, *speech: str, verified: bool = False) -> tuple[str, list[str]]:
         """A whole call: ring, say each line, hang up. Returns the call id and everything the bot said."""
-        call_id, greeting = await self.ring()
+        call_id, greeting = await self.ring(verified=verified)
         heard = [greeting]
         for line in speech:
             heard.append(await self.say(call_id, line))

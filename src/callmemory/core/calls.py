@@ -15,12 +15,14 @@ from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEven
 from callmemory.core.events import (
     CallEnded,
     CallerSpoke,
+    CallerVerified,
     CallEvent,
     CallRef,
     CallStarted,
     EndOutcome,
     Reply,
     Role,
+    Verification,
 )
 from callmemory.core.identity import CallerId
 from callmemory.memory.greeting import Greetings
@@ -69,7 +71,7 @@ class CallHandler:
         self._duplicate_wait_s = duplicate_wait_s
         self._fallback_line = fallback_line
 
-    async def handle(self, event: CallEvent) -> Reply | EndOutcome:
+    async def handle(self, event: CallEvent) -> Reply | EndOutcome | Verification:
         match event:
             case CallStarted():
                 return await self._ringing(event)
@@ -77,13 +79,16 @@ class CallHandler:
                 return await self._speech(event)
             case CallEnded():
                 return await self._memory.end_call(event.call, event.caller_number, event.reason)
+            case CallerVerified():
+                caller = await self._memory.locate(event.call, event.caller_number)
+                return await self._memory.verify_call(event.call, caller)
 
     async def open_call(self, event: CallStarted, greetings: Greetings | None = None) -> Opened:
         """Start (or re-start) a call and greet; `greetings` overrides the default ones (per bot)."""
         # A redelivered ringing hears what the first one did, not a greeting from memory it changed.
         # The greeting is part of the transcript: the caller heard it. A repeated ringing is not.
         begun = await self._memory.greet_call(
-            event.call, event.caller_number, event.bot_number, greetings or self._greetings
+            event.call, event.caller_number, event.bot_number, greetings or self._greetings, event.trust
         )
         return Opened(greeting=begun.greeting, memory=begun.memory, is_new=begun.is_new)
 
@@ -139,7 +144,7 @@ class CallHandler:
         later has arrived and will be answered instead), or the call ended meanwhile. Either way nothing
         is recorded. The memory is read again first: turns said just before may have arrived since.
         """
-        memory = replace(await self._memory.memory_for(heard.caller), found=heard.memory.found)
+        memory = replace(await self._memory.memory_during(heard.call, heard.caller), found=heard.memory.found)
         answer = await self._ask(heard.call, memory)
         if not await still_wanted():
             log.info("call %s: a later turn took the place of this answer; dropped", heard.call.call_id)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from callmemory.core.trust import Trust
+
 
 @dataclass(frozen=True, slots=True)
 class CallRef:
@@ -24,6 +26,7 @@ class CallStarted:
     call: CallRef
     caller_number: str
     bot_number: str | None  # None: the platform did not say; the configured default applies
+    trust: Trust = Trust.UNVERIFIED  # what the platform vouches for the caller ID (core/trust.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,15 @@ class CallEnded:
     reason: str | None = None
 
 
-CallEvent = CallStarted | CallerSpoke | CallEnded
+@dataclass(frozen=True, slots=True)
+class CallerVerified:
+    """The bot checked the caller during the call (a PIN, a one-time code): the call is verified now."""
+
+    call: CallRef
+    caller_number: str
+
+
+CallEvent = CallStarted | CallerSpoke | CallEnded | CallerVerified
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,13 @@ class Reply:
 class Role(StrEnum):
     CALLER = "caller"
     BOT = "bot"
+
+
+class Verification(StrEnum):
+    """What verifying a live call did."""
+
+    VERIFIED = "verified"  # from its next turn on, the call reaches the caller's memory
+    ALREADY_VERIFIED = "already_verified"
 
 
 class EndOutcome(StrEnum):

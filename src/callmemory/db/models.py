@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     true,
 )
@@ -78,6 +79,9 @@ class Call(Base):
     end_reason: Mapped[str | None] = mapped_column(String(64))
     turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
     summary: Mapped[str | None] = mapped_column(Text)  # the platform's or our own summary of the call
+    # Whether the caller was verified (core/trust.py); calls archived before trust was recorded were
+    # not, as far as anyone can tell.
+    caller_verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # The summary's words and their keys, kept by a trigger (migrations 0005, 0006) for memory/search.
     search: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
     search_keys: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger), deferred=True)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.core.trust import Trust
 from callmemory.db.deadline import within
 from callmemory.db.models import Call, Caller, TurnRow
 from callmemory.db.session import create_sessionmaker
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 
-# Migration 0004's function; asyncpg's own placeholders, as exec_driver_sql hands the text to it as is.
+# Migration 0007's function (0004's, with the call's trust); asyncpg's own placeholders, as
+# exec_driver_sql hands the text to it as is.
 _ARCHIVE_CALL = (
-    "SELECT callmemory_archive_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    "SELECT callmemory_archive_call("
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
 )
 
 
@@ -80,19 +83,23 @@ _UNNEGATE = text("UPDATE turns SET seq = -seq WHERE call_id = :c AND seq < 0")
 _TURN_COLUMNS = (TurnRow.seq, TurnRow.role, TurnRow.text, TurnRow.spoken_at, TurnRow.fallback)
 
 
+# Under a bot's `verified` disclosure (core/trust.py) only verified calls are read.
+_DISCLOSED = Call.caller_verified | ~bindparam("verified_only")
+
+
 def _load_caller_statement() -> Select[Any]:
     """The caller's lasting memory, call summaries and most recent turns: one indexed query."""
     recent = (
         select(*_TURN_COLUMNS, Call.external_id)
         .join(Call, Call.id == TurnRow.call_id)
-        .where(Call.caller_id == Caller.id)
+        .where(Call.caller_id == Caller.id, _DISCLOSED)
         .order_by(Call.started_at.desc(), TurnRow.seq.desc())
         .limit(bindparam("recent_turns", type_=Integer))
         .lateral("recent")
     )
     latest_calls = (
         select(Call.external_id, Call.started_at, Call.summary)
-        .where(Call.caller_id == Caller.id, Call.summary.is_not(None))
+        .where(Call.caller_id == Caller.id, Call.summary.is_not(None), _DISCLOSED)
         .order_by(Call.started_at.desc())
         .limit(bindparam("call_summaries", type_=Integer))
         .correlate(Caller)
@@ -160,11 +167,13 @@ class Archive:
 
     @_deadlined
     async def load_caller(
-        self, caller: CallerId, recent_turns: int, call_summaries: int = 10
+        self, caller: CallerId, recent_turns: int, call_summaries: int = 10, *, verified_only: bool = False
     ) -> CallerMemory | None:
         """The caller's lasting memory, summaries and most recent turns, in one indexed query; None if
-        unknown. The call summaries come as one JSON column, so they do not multiply the turn rows."""
+        unknown. The call summaries come as one JSON column, so they do not multiply the turn rows.
+        With `verified_only`, the turns and summaries of unverified calls are left out."""
         params = {
+            "verified_only": verified_only,
             "bot_number": caller.bot_number,
             "caller_hash": caller.caller_hash,
             "recent_turns": recent_turns,
@@ -224,6 +233,8 @@ class Archive:
             [t.text for t in turns],
             [t.at for t in turns],
             [t.fallback for t in turns],
+            record.trust is Trust.VERIFIED,
+            record.apart,
         )
 
         async def attempt() -> bool:

@@ -21,8 +21,9 @@ from callmemory.core.errors import (
     LiveStateLost,
     StoreUnavailable,
 )
-from callmemory.core.events import CallRef, EndOutcome, Role
+from callmemory.core.events import CallRef, EndOutcome, Role, Verification
 from callmemory.core.identity import CallerHasher, CallerId, NumberPolicy
+from callmemory.core.trust import DisclosurePolicy, Trust
 from callmemory.core.withheld import is_withheld, withheld_identity
 from callmemory.memory.archive import Archive
 from callmemory.memory.greeting import Greetings
@@ -108,6 +109,7 @@ class MemoryService:
         ready_timeout_s: float = 0.5,
         search: Searcher | None = None,
         recall: bool = True,
+        disclosure: DisclosurePolicy | None = None,
     ) -> None:
         self._hot = hot
         self._archive = archive
@@ -125,6 +127,7 @@ class MemoryService:
         self._hot_failed_at: datetime | None = None  # when Redis last failed here: see stores()
         self._search: Searcher = search or NoSearch()
         self._recall = recall  # whether caller turns are searched for (the API's search works anyway)
+        self.disclosure = disclosure or DisclosurePolicy()
 
     # -- identity --------------------------------------------------------------------------------
     def identify(
@@ -179,7 +182,12 @@ class MemoryService:
 
     async def _load_into_hot(self, caller: CallerId) -> CallerMemory:
         try:
-            cold = await self._archive.load_caller(caller, self._recent_turns, self._call_summaries)
+            cold = await self._archive.load_caller(
+                caller,
+                self._recent_turns,
+                self._call_summaries,
+                verified_only=self.disclosure.verified_only(caller.bot_number),
+            )
         except (SQLAlchemyError, OSError) as exc:
             # Better a call without memory than no call. What this call adds to Redis is marked partial,
             # or it would hide the archived memory until it expired; the next read completes it.
@@ -206,19 +214,27 @@ class MemoryService:
             return await self._hot.read_caller(caller) or memory
 
     # -- a live call -----------------------------------------------------------------------------
-    async def begin_call(self, call: CallRef, caller_number: str, bot_number: str | None) -> CallBegun:
-        """Open a call without greeting the caller (a call recorded through the integrator API)."""
-        begun, _ = await self._start(call, caller_number, bot_number, None)
+    async def begin_call(
+        self, call: CallRef, caller_number: str, bot_number: str | None, trust: Trust = Trust.UNVERIFIED
+    ) -> CallBegun:
+        """Open a call without greeting the caller (a call recorded through the integrator API, or one
+        reopened at a turn after its state was lost)."""
+        begun, _ = await self._start(call, caller_number, bot_number, None, trust)
         return begun
 
     async def greet_call(
-        self, call: CallRef, caller_number: str, bot_number: str | None, greetings: Greetings
+        self,
+        call: CallRef,
+        caller_number: str,
+        bot_number: str | None,
+        greetings: Greetings,
+        trust: Trust = Trust.UNVERIFIED,
     ) -> CallGreeted:
         """Open a call and greet the caller from their memory; the greeting joins the transcript.
 
         A returning caller with hot memory is greeted in the same round trip that opens the call.
         """
-        begun, greeting = await self._start(call, caller_number, bot_number, greetings)
+        begun, greeting = await self._start(call, caller_number, bot_number, greetings, trust)
         if greeting is None:
             # Not greeted by Redis: the memory had to come from the archive first. Copies of the ringing
             # may each get here, and a later copy may read memory that already holds an earlier copy's
@@ -239,12 +255,23 @@ class MemoryService:
             return await self._hot.greeting_for(memory, greetings)
 
     async def _start(
-        self, call: CallRef, caller_number: str, bot_number: str | None, greetings: Greetings | None
+        self,
+        call: CallRef,
+        caller_number: str,
+        bot_number: str | None,
+        greetings: Greetings | None,
+        trust: Trust,
     ) -> tuple[CallBegun, str | None]:
         caller, _ = self.identify(caller_number, bot_number, call)
+        apart = self.disclosure.keeps_apart(caller.bot_number, trust)
         with self._metrics.timed(self._metrics.memory_read_seconds, source="hot"):
             async with self.stores("starting the call"):
-                started = await self._hot.start_call(call, caller, self._now(), greetings)
+                started = await self._hot.start_call(
+                    call, caller, self._now(), greetings, trust=trust, apart=apart
+                )
+        if started.is_new:
+            self._metrics.count_call_trust(trust, apart=apart)
+        # A call kept apart has its (empty) memory from the script: the archive holds nothing for it.
         memory = started.memory if started.memory is not None else await self._rehydrate(caller)
         return CallBegun(memory=memory, is_new=started.is_new), started.greeting
 
@@ -307,7 +334,31 @@ class MemoryService:
             raise
         if found is None:
             return turn, memory
+        if memory.apart:
+            # Searched before the call was known to be kept apart: what it finds is not this call's.
+            found.cancel()
+            return turn, memory
         return turn, replace(memory, found=await found)
+
+    async def memory_during(self, call: CallRef, caller: CallerId) -> CallerMemory:
+        """The memory a live call may read now: the caller's, or for a call kept apart (core/trust.py)
+        its own latest turns alone."""
+        async with self.stores("reading the call's memory"):
+            memory = await self._hot.read_for_call(call, caller)
+        return memory if memory is not None else await self.memory_for(caller)
+
+    async def verify_call(self, call: CallRef, caller: CallerId) -> Verification:
+        """The bot checked the caller: from now on the call is verified, and its turns, those said
+        before included, are the caller's (scripts/verify.lua). A call kept apart joins the caller's
+        memory, which is made complete in Redis first (rehydrated if it had gone cold)."""
+        await self.memory_for(caller)
+        async with self.stores("verifying the call"):
+            verified = await self._hot.verify(call, caller, self._now())
+        if not verified:
+            return Verification.ALREADY_VERIFIED
+        self._metrics.calls_verified.inc()
+        log.info("call %s: caller verified during the call", call.call_id)
+        return Verification.VERIFIED
 
     async def recall(self, caller: CallerId, said: str) -> tuple[Found, ...]:
         """What the prompt's search finds for `said`; () when it is off or failed (see record_turn)."""
@@ -433,6 +484,8 @@ class MemoryService:
             topic=topic_of(live.transcript),
             caller_number=caller_number,
             summary=live.summary,
+            trust=live.trust,
+            apart=live.apart,
         )
         try:
             with self._metrics.timed(self._metrics.archive_write_seconds, outcome="failed") as labels:
@@ -458,7 +511,10 @@ class MemoryService:
                 await self._hot.mark_pending(call, caller, retry_at or self._now())
             raise
         async with self.stores("clearing the archived call"):
-            await self._hot.finish_call(call, caller, counted=stored, topic=record.topic)
+            # A call kept apart leaves the caller's hot memory as it was: no count, no topic.
+            await self._hot.finish_call(
+                call, caller, counted=stored and not live.apart, topic=None if live.apart else record.topic
+            )
         if stored and self._on_archived is not None:
             self._on_archived()
         log.info(

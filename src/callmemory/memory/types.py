@@ -9,6 +9,7 @@ from typing import Any
 
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.core.trust import Trust
 
 
 def utcnow() -> datetime:
@@ -64,6 +65,9 @@ class CallerMemory:
     # What a search of their whole archive found for the turn being answered, best first (never
     # stored: read alongside the hot memory at each caller turn).
     found: tuple[Found, ...] = ()
+    # The memory of a call kept apart from the caller's (core/trust.py): `recent` holds this call's own
+    # latest turns and nothing else is read, whatever the caller's memory holds.
+    apart: bool = False
 
     @property
     def is_returning(self) -> bool:
@@ -79,6 +83,8 @@ class LiveCall:
     summary: str | None = None  # set by the platform (e.g. its AI's summary) while the call was live
     ended_at: datetime | None = None  # when the call was first ended (hangup or sweep), if it was
     end_reason: str | None = None
+    trust: Trust = Trust.UNVERIFIED
+    apart: bool = False  # kept apart from the caller's memory (core/trust.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +116,6 @@ class CallRecord:
     topic: str | None
     caller_number: str | None = None  # only when raw numbers are kept (a setting, off by default)
     summary: str | None = None
+    trust: Trust = Trust.UNVERIFIED
+    # Kept apart from the caller's memory: archived, marked, but no counter, topic or summary job.
+    apart: bool = False

@@ -29,7 +29,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from callmemory.core.errors import CallMemoryError
-from callmemory.core.events import CallEnded, CallerSpoke, CallEvent, CallStarted
+from callmemory.core.events import CallEnded, CallerSpoke, CallerVerified, CallEvent, CallStarted
 from callmemory.observability import context
 from callmemory.observability.tracing import Span, Spans
 
@@ -50,6 +50,8 @@ def event_kind(event: CallEvent) -> str:
             return "speech"
         case CallEnded():
             return "hangup"
+        case CallerVerified():
+            return "caller_verified"
 
 
 @dataclass
@@ -117,6 +119,19 @@ class Metrics:
             "emoji, salutation, signoff, placeholder, cut_at_sentence, capped); one answer may count "
             "under several.",
             ["reason"],
+            registry=r,
+        )
+        self.calls_by_trust = Counter(
+            "callmemory_calls_by_trust",
+            "Calls begun, by the caller's trust at the start (verified, unverified) and what the bot's "
+            "disclosure policy made of it: memory disclosed, or the call kept apart from it (docs/"
+            "caller-trust.md).",
+            ["trust", "memory"],
+            registry=r,
+        )
+        self.calls_verified = Counter(
+            "callmemory_calls_verified_during_the_call",
+            "Calls whose caller the bot verified during the call (a PIN, a one-time code).",
             registry=r,
         )
         self.archive_write_seconds = Histogram(
@@ -207,6 +222,12 @@ class Metrics:
         self._child(self.answers, {"form": form}).inc()
         for reason in reasons:
             self._child(self.answers_shaped, {"reason": reason}).inc()
+
+    def count_call_trust(self, trust: str, *, apart: bool) -> None:
+        """Count one call begun: its trust, and whether it was kept apart from the caller's memory."""
+        self._child(
+            self.calls_by_trust, {"trust": trust, "memory": "kept_apart" if apart else "disclosed"}
+        ).inc()
 
     @contextmanager
     def webhook(self, platform: str) -> Iterator[WebhookEvent]:

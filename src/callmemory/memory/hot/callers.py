@@ -126,4 +126,5 @@ def memory_of(caller: CallerId, meta: dict[str, str], turns: list[str], sums: li
         profile=clean_profile(json.loads(meta.get("profile") or "{}")),
         greeting=meta.get("greeting") or None,
         call_summaries=tuple(decode_summary(s) for s in sums),
+        apart=meta.get("apart") == "1",
     )

@@ -9,8 +9,9 @@ from typing import Any, Final
 from callmemory.core.errors import CallAlreadyEnded, CallerMismatch, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.core.trust import Trust
 from callmemory.memory.greeting import Greetings
-from callmemory.memory.hot.callers import complete_memory
+from callmemory.memory.hot.callers import complete_memory, memory_of
 from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.codec import decode_answer, decode_turn, ms, pairs
 from callmemory.memory.hot.keys import ENDED, Keys, is_ended, member
@@ -35,7 +36,14 @@ class _StartCall(Script):
     libraries = ("push_turn", "greeting")
 
     def __call__(
-        self, call: CallRef, caller: CallerId, started_at: datetime, greetings: Greetings | None
+        self,
+        call: CallRef,
+        caller: CallerId,
+        started_at: datetime,
+        greetings: Greetings | None,
+        *,
+        trust: Trust,
+        apart: bool,
     ) -> Invocation:
         k = self._keys
         return self.invoke(
@@ -49,7 +57,20 @@ class _StartCall(Script):
                 self._s.recent_turns,
                 self._s.memory_ttl_s,
                 int(greetings is not None),
+                str(trust),
+                int(apart),
             ],
+        )
+
+
+class _Verify(Script):
+    name = "verify"
+
+    def __call__(self, call: CallRef, caller: CallerId, at: datetime) -> Invocation:
+        k = self._keys
+        return self.invoke(
+            [k.state(call, caller), k.log(call, caller), k.turns(caller), k.meta(caller)],
+            [self._s.recent_turns, self._s.memory_ttl_s, ms(at)],
         )
 
 
@@ -83,16 +104,25 @@ class LiveCalls:
         self._s = settings
         self._start = _StartCall(redis, keys, settings)
         self._greet = _Greet(redis, keys, settings)
+        self._verify = _Verify(redis, keys, settings)
         # Never trusted on its own: the next command on the call checks its callref in the same round
         # trip (see run_checked), so an entry made stale by a hangup on another worker does no harm.
         self._known: dict[CallRef, CallerId] = {}
 
     async def start_call(
-        self, call: CallRef, caller: CallerId, started_at: datetime, greetings: Greetings | None
+        self,
+        call: CallRef,
+        caller: CallerId,
+        started_at: datetime,
+        greetings: Greetings | None,
+        *,
+        trust: Trust = Trust.UNVERIFIED,
+        apart: bool = False,
     ) -> Started:
         """Open the call's live state, read the caller's hot memory as it was before this call, and
         greet them from it with `greetings` (see scripts/start_call.lua); for a repeated start, what they
-        were greeted with. Without `greetings` the call opens ungreeted.
+        were greeted with. Without `greetings` the call opens ungreeted. A call kept `apart` reads no
+        memory and is greeted as a new caller (see core/trust.py).
 
         One round trip: a ringing is what the caller waits through in silence.
         """
@@ -100,7 +130,7 @@ class LiveCalls:
         ref = f"{caller.bot_number}|{caller.caller_hash}"
         state, log = self._keys.state(call, caller), self._keys.log(call, caller)
         scheduled = member(call, caller)
-        start = self._start(call, caller, started_at, greetings)
+        start = self._start(call, caller, started_at, greetings, trust=trust, apart=apart)
 
         def claim(pipe: Pipe) -> None:
             # Not one SET NX GET: Redis 6.2 (the embedded server) refuses NX with GET.
@@ -137,6 +167,31 @@ class LiveCalls:
             memory=complete_memory(caller, pairs(meta), turns, sums),
             greeting=said.text if said is not None and said.role is Role.BOT else None,
         )
+
+    async def verify(self, call: CallRef, caller: CallerId, at: datetime) -> bool:
+        """Mark a live call verified (scripts/verify.lua); False when it already was. The callref is
+        checked in the same round trip, as for a turn."""
+        result = int(await self.run_checked(self._verify(call, caller, at), call, caller))
+        if result == 0:
+            raise CallNotStarted(f"call {call.call_id!r} has no live state (never started or expired)")
+        if result == -1:
+            raise CallAlreadyEnded(f"call {call.call_id!r} is ending; it can no longer be verified")
+        return result == 1
+
+    async def read_for_call(self, call: CallRef, caller: CallerId) -> CallerMemory | None:
+        """The memory a live call may read: for a call kept apart (core/trust.py) its own latest turns,
+        as the append script reads them back; else the caller's hot memory, None when Redis has none."""
+        meta_key, turns_key, sums_key = self._keys.memory(caller)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._keys.state(call, caller), "apart")
+            pipe.lrange(self._keys.log(call, caller), -self._s.recent_turns, -1)
+            pipe.hgetall(meta_key)
+            pipe.lrange(turns_key, 0, -1)
+            pipe.lrange(sums_key, 0, -1)
+            apart, said, meta, turns, sums = await pipe.execute()
+        if apart == "1":
+            return memory_of(caller, {"apart": "1"}, said, [])
+        return complete_memory(caller, meta, turns, sums)
 
     async def greeting_for(self, memory: CallerMemory, greetings: Greetings) -> str:
         """What `memory` is greeted with, by the rule start_call applies (for memory from the archive)."""

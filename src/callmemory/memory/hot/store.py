@@ -37,6 +37,8 @@ class HotStore:
         calls = LiveCalls(redis, keys, settings)
         self.start_call = calls.start_call
         self.greeting_for = calls.greeting_for
+        self.verify = calls.verify
+        self.read_for_call = calls.read_for_call
         self.known_caller = calls.known_caller
         self.locate_call = calls.locate_call
         self.ended_caller = calls.ended_caller

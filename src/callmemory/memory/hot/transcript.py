@@ -8,6 +8,7 @@ from typing import Any
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted
 from callmemory.core.events import CallRef, Role
 from callmemory.core.identity import CallerId
+from callmemory.core.trust import Trust
 from callmemory.memory.hot.callers import memory_of
 from callmemory.memory.hot.calls import LiveCalls
 from callmemory.memory.hot.client import HotRedis
@@ -253,4 +254,7 @@ def _frozen(call: CallRef, caller: CallerId, result: list[Any]) -> LiveCall:
         summary=meta.get("summary") or None,
         ended_at=from_ms(meta["ended"]) if meta.get("ended") else None,
         end_reason=meta.get("reason") or None,
+        # A call opened before trust was recorded has none: unverified, as any call not vouched for.
+        trust=Trust(meta.get("trust") or Trust.UNVERIFIED),
+        apart=meta.get("apart") == "1",
     )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callmemory.core.events import Role
 from callmemory.core.identity import CallerId
+from callmemory.core.trust import DisclosurePolicy
 from callmemory.db.deadline import within
 from callmemory.memory.types import Found
 from callmemory.observability.logs import describe_error
@@ -37,7 +38,8 @@ _COMMON_REFRESH_S = 600.0
 # "number") adds little, the one word that names the topic ("dishwasher") decides. The count is capped
 # by reading at most :per_word entries per word, which bounds the work for a caller with thousands of
 # calls; an entry missed that way had only common words. Summaries are entries with seq 0. At equal
-# rank the caller's own words come first: the bot's turns and the summaries only repeat them.
+# rank the caller's own words come first: the bot's turns and the summaries only repeat them. Under a
+# bot's `verified` disclosure only verified calls' entries count (core/trust.py), before any ranking.
 # Words in more than _COMMON of all archived turns (from the planner's statistics, see _COMMON_WORDS)
 # are left out unless the text has no other: they would add next to nothing to a rank, and each would
 # cost a read of a posting list as long as the caller's archive. The row's caller and words are checked
@@ -65,9 +67,12 @@ WITH who AS (
               WHERE c.search_keys @> ARRAY[w.key] AND (c.caller_id = w.caller) IS TRUE AND c.search @@ w.q
               LIMIT :per_word)
            ) m
+), disclosed AS (
+    SELECT m.q, m.call_id, m.seq FROM matches m JOIN calls v ON v.id = m.call_id
+     WHERE v.caller_verified OR NOT :verified_only
 ), scored AS (
     SELECT call_id, seq, sum(1.0 / n)::float8 AS rank
-      FROM matches JOIN (SELECT q, count(*) AS n FROM matches GROUP BY q) df USING (q)
+      FROM disclosed JOIN (SELECT q, count(*) AS n FROM disclosed GROUP BY q) df USING (q)
      GROUP BY call_id, seq
      ORDER BY rank DESC LIMIT :candidates
 )
@@ -149,12 +154,21 @@ def _distinct(found: list[Found], limit: int) -> tuple[Found, ...]:
 
 
 class PostgresSearch:
-    def __init__(self, engine: AsyncEngine, *, config: str, limit: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        config: str,
+        limit: int,
+        timeout_s: float,
+        disclosure: DisclosurePolicy | None = None,
+    ) -> None:
         # Shares the engine's pool; one statement each, so no BEGIN and ROLLBACK round trips.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._config = config
         self._limit = limit
         self._timeout_s = timeout_s
+        self._disclosure = disclosure or DisclosurePolicy()
         self.mode = f"Postgres full-text search (configuration {config!r})"
         self._common: list[str] = []
         self._common_at = -_COMMON_REFRESH_S  # monotonic time of the last refresh
@@ -183,6 +197,7 @@ class PostgresSearch:
             "per_word": _PER_WORD,
             "common": self._common,
             "candidates": 3 * limit,  # room for the repeats that _distinct drops
+            "verified_only": self._disclosure.verified_only(caller.bot_number),
         }
         async with self._autocommit.connect() as conn:
             rows = (await conn.execute(_SEARCH, params)).all()

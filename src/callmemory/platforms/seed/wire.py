@@ -3,7 +3,10 @@
 {"type": "call.ringing", "call_id": "c-123", "from": "+14155551234", "to": "+14155550000"}
 {"type": "call.speech_recognized", "call_id": "c-123", "from": "+14155551234", "speech": "..."}
 {"type": "call.hangup", "call_id": "c-123", "from": "+14155551234"}
+{"type": "call.caller_verified", "call_id": "c-123", "from": "+14155551234"}
 
+A ringing may say `"caller_verified": true` when the platform vouches for the caller's number; the
+`call.caller_verified` event says the bot checked the caller during the call (docs/caller-trust.md).
 Any event may carry `event_id` (the platform's id of the delivery's event, the same on every retry) and
 a speech event `sequence` (its position in the call). Redeliveries are recognised by `event_id`, else by
 (call, `sequence`): a repeated speech event gets the first delivery's answer back, without a second turn
@@ -18,9 +21,20 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from callmemory.core.errors import InvalidEvent
-from callmemory.core.events import CallEnded, CallerSpoke, CallEvent, CallRef, CallStarted, EndOutcome, Reply
+from callmemory.core.events import (
+    CallEnded,
+    CallerSpoke,
+    CallerVerified,
+    CallEvent,
+    CallRef,
+    CallStarted,
+    EndOutcome,
+    Reply,
+    Verification,
+)
 from callmemory.core.identity import PHONE_SCHEMA
 from callmemory.core.storable import SPOKEN_PATTERN
+from callmemory.core.trust import Trust
 from callmemory.platforms.body import json_object
 
 PLATFORM: Final = "seed"
@@ -58,9 +72,17 @@ class RingingEvent(_Event):
         description="The bot's number. When absent, CALLMEMORY_DEFAULT_BOT_NUMBER is used.",
         json_schema_extra=PHONE_SCHEMA,
     )
+    caller_verified: bool = Field(
+        default=False,
+        strict=True,
+        description="true when the platform vouches for the caller's number (a STIR/SHAKEN A attestation "
+        "it checked, a number it authenticated). Only a signed webhook should send it: the bot's "
+        "disclosure policy (CALLMEMORY_DISCLOSURE) may then open the caller's memory to this call.",
+    )
 
     def to_event(self) -> CallEvent:
-        return CallStarted(CallRef(PLATFORM, self.call_id), self.from_, self.to)
+        trust = Trust.VERIFIED if self.caller_verified else Trust.UNVERIFIED
+        return CallStarted(CallRef(PLATFORM, self.call_id), self.from_, self.to, trust)
 
 
 class SpeechEvent(_Event):
@@ -104,10 +126,21 @@ class HangupEvent(_Event):
         return CallEnded(CallRef(PLATFORM, self.call_id), self.from_, self.reason)
 
 
-_MODELS: Final[dict[str, type[RingingEvent | SpeechEvent | HangupEvent]]] = {
+class CallerVerifiedEvent(_Event):
+    """The bot checked the caller during the call (a PIN, a one-time code). From its next turn on, the
+    call reads the caller's memory, and its turns, those said before included, are the caller's."""
+
+    type: Literal["call.caller_verified"]
+
+    def to_event(self) -> CallEvent:
+        return CallerVerified(CallRef(PLATFORM, self.call_id), self.from_)
+
+
+_MODELS: Final[dict[str, type[RingingEvent | SpeechEvent | HangupEvent | CallerVerifiedEvent]]] = {
     "call.ringing": RingingEvent,
     "call.speech_recognized": SpeechEvent,
     "call.hangup": HangupEvent,
+    "call.caller_verified": CallerVerifiedEvent,
 }
 
 
@@ -124,7 +157,8 @@ class AckResponse(BaseModel):
     status: str = Field(
         description="archived, already_archived (also for a redelivered speech event whose call ended "
         "before its answer was ready), archive_pending (the archive is down; the call is kept "
-        "and archived when it is back: no retry needed), unknown_call or ignored"
+        "and archived when it is back: no retry needed), unknown_call or ignored; for "
+        "call.caller_verified: verified or already_verified"
     )
     reason: str | None = None
 
@@ -159,10 +193,10 @@ def parse(body: bytes) -> CallEvent | Ignored:
         raise InvalidEvent(message, field=field) from exc
 
 
-def render(result: Reply | EndOutcome | Ignored) -> dict[str, Any]:
+def render(result: Reply | EndOutcome | Verification | Ignored) -> dict[str, Any]:
     if isinstance(result, Ignored):
         return AckResponse(status="ignored", reason=f"event type {result.kind!r} is not used").model_dump()
-    if isinstance(result, EndOutcome):
+    if isinstance(result, EndOutcome | Verification):
         return AckResponse(status=str(result)).model_dump(exclude_none=True)
     # ActionsResponse's JSON, written out: this is every ringing's and speech turn's answer, and the
     # models' validation and dump cost more than the rest of this module's work on it.
@@ -188,6 +222,20 @@ REQUEST_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "hangup": {
         "summary": "The call ended",
         "value": {"type": "call.hangup", "call_id": "c-123", "from": "+14155551234"},
+    },
+    "ringing, caller verified": {
+        "summary": "A call rings, and the platform vouches for the caller's number",
+        "value": {
+            "type": "call.ringing",
+            "call_id": "c-124",
+            "from": "+14155551234",
+            "to": "+14155550000",
+            "caller_verified": True,
+        },
+    },
+    "caller verified": {
+        "summary": "The bot checked the caller during the call (a PIN, a one-time code)",
+        "value": {"type": "call.caller_verified", "call_id": "c-123", "from": "+14155551234"},
     },
     "unknown": {
         "summary": "Any other event type (acknowledged, ignored)",
@@ -219,6 +267,7 @@ RESPONSE_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "hangup archived": {"value": {"status": "archived"}},
     "hangup repeated": {"value": {"status": "already_archived"}},
     "hangup while the archive is down": {"value": {"status": "archive_pending"}},
+    "caller verified": {"value": {"status": "verified"}},
     "unknown event type": {"value": {"status": "ignored", "reason": "event type 'call.dtmf' is not used"}},
 }
 

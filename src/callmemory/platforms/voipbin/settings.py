@@ -9,6 +9,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from callmemory.core.config import OptionalSecret
+from callmemory.core.trust import Disclosure
 
 
 class VoipbinBot(BaseModel):
@@ -27,6 +28,11 @@ class VoipbinBot(BaseModel):
     greeting_new: str | None = Field(default=None, description="Overrides CALLMEMORY_GREETING_NEW.")
     greeting_returning: str | None = Field(
         default=None, description="Overrides CALLMEMORY_GREETING_RETURNING ({topic} is replaced)."
+    )
+    disclosure: Disclosure | None = Field(
+        default=None,
+        description="Overrides CALLMEMORY_DISCLOSURE for this bot. VoIPBin vouches for no caller: under "
+        "verified, a call reaches the caller's memory only once the bot has verified the caller.",
     )
 
     @model_validator(mode="after")

@@ -3,8 +3,9 @@
 -- `spoken` (or '') is the platform's key of where in the call the turn was said, for platforms whose
 -- deliveries arrive out of order: the turn goes in front of the first recorded turn said after it, in both
 -- lists, so that the transcript, the archive and the prompt follow the order of speech. The seq numbers
--- then no longer follow the list; the archive numbers a call's turns by their place in it.
-local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_ttl, call_ttl, spoken)
+-- then no longer follow the list; the archive numbers a call's turns by their place in it. A call kept
+-- `apart` from the caller's memory (see start_call.lua) writes its transcript only.
+local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_ttl, call_ttl, spoken, apart)
   local seq = redis.call('HINCRBY', keys[1], 'seq', 1)
   local entry = {s=seq, r=role, t=text, at=tonumber(at), c=call_id, f=tonumber(fallback)}
   local later = false
@@ -22,14 +23,18 @@ local function push_turn(keys, role, text, at, call_id, fallback, cap, memory_tt
   end
   if later then
     redis.call('LINSERT', keys[2], 'BEFORE', later, turn)
-    -- Trimmed from the recent turns already, the later one was among the oldest: so is this one.
-    if redis.call('LINSERT', keys[3], 'BEFORE', later, turn) <= 0 then redis.call('LPUSH', keys[3], turn) end
   else
     redis.call('RPUSH', keys[2], turn)
-    redis.call('RPUSH', keys[3], turn)
   end
   redis.call('EXPIRE', keys[1], call_ttl)
   redis.call('EXPIRE', keys[2], call_ttl)
+  if apart then return seq end
+  if later then
+    -- Trimmed from the recent turns already, the later one was among the oldest: so is this one.
+    if redis.call('LINSERT', keys[3], 'BEFORE', later, turn) <= 0 then redis.call('LPUSH', keys[3], turn) end
+  else
+    redis.call('RPUSH', keys[3], turn)
+  end
   redis.call('LTRIM', keys[3], -tonumber(cap), -1)
   redis.call('EXPIRE', keys[3], memory_ttl)
   redis.call('HSET', keys[4], 'seen', at)
