@@ -107,7 +107,9 @@ async def test_a_call_verified_during_the_call_reads_the_memory_from_its_next_tu
     assert FACT in llm.prompt_text()
 
 
-async def test_turns_said_before_the_check_count_as_the_verified_caller_s(caller: Phone, llm: FakeLLM) -> None:
+async def test_turns_said_before_the_check_count_as_the_verified_caller_s(
+    caller: Phone, llm: FakeLLM
+) -> None:
     call_id, _ = await caller.ring()
     await caller.say(call_id, "My dishwasher 5521 leaks water.")
     await caller.verify(call_id)
@@ -140,7 +142,9 @@ async def test_verifying_a_call_that_never_rang_is_refused(caller: Phone) -> Non
     assert response.json()["error"] == "call_not_started"
 
 
-async def test_under_the_open_policy_an_unattested_call_reaches_the_memory(phone: Phone, llm: FakeLLM) -> None:
+async def test_under_the_open_policy_an_unattested_call_reaches_the_memory(
+    phone: Phone, llm: FakeLLM
+) -> None:
     await phone.call(FACT, verified=True)
 
     call_id, greeting = await phone.ring()
