@@ -69,6 +69,9 @@ class TwilioCall:
     bot: str = BOT
     sid: str = field(default_factory=lambda: f"CA{next(_sids):032x}")
     action: str | None = None  # the last answer's <Gather> action: where the next speech result goes
+    # What Twilio says of the caller ID's SHAKEN PASSporT; sent (and signed) on the incoming call only,
+    # and only when the call had one, as Twilio does.
+    stir_verstat: str | None = None
 
     def params(self, **fields: str) -> dict[str, str]:
         return {
@@ -83,7 +86,8 @@ class TwilioCall:
         }
 
     def incoming(self) -> Delivery:
-        return sign(f"{PUBLIC_URL}/twilio/voice", self.params(CallStatus="ringing"))
+        verstat = {"StirVerstat": self.stir_verstat} if self.stir_verstat is not None else {}
+        return sign(f"{PUBLIC_URL}/twilio/voice", self.params(CallStatus="ringing", **verstat))
 
     def speech(self, text: str) -> Delivery:
         assert self.action is not None, "no <Gather> to answer: ring first"

@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callmemory.core.errors import InvalidEvent
 from callmemory.core.events import CallEnded, CallerSpoke, CallRef, CallStarted, Reply
+from callmemory.core.trust import Trust
 
 PLATFORM: Final = "twilio"
 
@@ -23,6 +24,15 @@ PLATFORM: Final = "twilio"
 # its REST API or <Dial>, where the caller never got through. Earlier statuses (ringing, in-progress...)
 # say nothing to archive.
 FINAL_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+# The one `StirVerstat` that vouches for the caller: Twilio checked the SHAKEN PASSporT, and the
+# originating carrier attested (A) that it knows the caller and that they may use the number. Twilio's
+# own SDKs call a call verified on this value alone. Not `...-A-Diverted` (the certificate checked is
+# the forwarding provider's, which attests the diversion, not the caller's right to the number), not
+# `...-A-Passthrough` (a PASSporT passed on by a provider we cannot name), not B or C (the carrier
+# does not know that the caller may use the number), not a failure, and not its absence (no PASSporT:
+# the call crossed a network without SHAKEN, outside the US for one) — see docs/caller-trust.md.
+VERIFIED_STIR_VERSTAT: Final = "TN-Validation-Passed-A"
 
 _CALL_SID = re.compile(r"^[!-~]{1,200}$")  # "CA" + 32 hex in practice; the id becomes part of Redis keys
 
@@ -46,7 +56,12 @@ def call_ref(form: Form) -> CallRef:
 def call_started(form: Form) -> CallStarted:
     # A withheld caller ID (`anonymous`, `+266696687`...) goes to the core as it is: the core keeps such
     # a caller under the call alone (core/withheld.py), on every platform alike.
-    return CallStarted(call_ref(form), form.get("From", ""), _field(form, "To"))
+    return CallStarted(call_ref(form), form.get("From", ""), _field(form, "To"), trust_of(form))
+
+
+def trust_of(form: Form) -> Trust:
+    """Whether Twilio vouches for the caller's number (see VERIFIED_STIR_VERSTAT)."""
+    return Trust.VERIFIED if form.get("StirVerstat") == VERIFIED_STIR_VERSTAT else Trust.UNVERIFIED
 
 
 def caller_spoke(form: Form, turn: int) -> CallerSpoke:
