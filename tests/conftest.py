@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from callmemory.core.trust import Disclosure
 from callmemory.db.migrate import upgrade
 from callmemory.memory.hot.client import HotRedis, redis_client
 from callmemory.platforms.voipbin.settings import VoipbinBot
@@ -199,3 +200,16 @@ async def voipbin(
 ) -> AsyncIterator[Voipbin]:
     async with running(voipbin_settings) as http:
         yield Voipbin(http, voipbin_api)
+
+
+# -- Caller trust: the app under CALLMEMORY_DISCLOSURE=verified -------------------------------------
+@pytest.fixture
+def guarded_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"disclosure": Disclosure.VERIFIED})
+
+
+@pytest.fixture
+async def guarded(guarded_settings: Settings, llm: FakeLLM) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with CALLMEMORY_DISCLOSURE=verified."""
+    async with running(guarded_settings) as http:
+        yield http

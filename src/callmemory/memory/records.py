@@ -24,6 +24,7 @@ class CallInfo:
     end_reason: str | None
     turn_count: int
     summary: str | None
+    caller_verified: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ def _call_info(call: Call) -> CallInfo:
         end_reason=call.end_reason,
         turn_count=call.turn_count,
         summary=call.summary,
+        caller_verified=call.caller_verified,
     )
 
 

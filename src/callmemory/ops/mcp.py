@@ -20,7 +20,13 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from callmemory import __version__
-from callmemory.api.integrator.schemas import CallList, ErasureReceiptOut, MemoryBrief, SearchResults
+from callmemory.api.integrator.schemas import (
+    CallList,
+    CallVerified,
+    ErasureReceiptOut,
+    MemoryBrief,
+    SearchResults,
+)
 from callmemory.core.storable import text_problem
 from callmemory.memory.profile import profile_keys
 
@@ -33,7 +39,7 @@ INSTRUCTIONS: Final = (
     "number, no spaces): the bot's number they dialled and their own. To answer 'what did this caller "
     "want last time?' call caller_memory; for the individual calls, recent_calls; for a detail from long "
     "ago, search_calls; to delete everything about a caller at their request, erase_caller "
-    "(irreversible)."
+    "(irreversible); once the bot has checked who is on a live call (a PIN, a one-time code), verify_caller."
 )
 
 BotNumber = Annotated[
@@ -213,6 +219,36 @@ def build_server(api: CallmemoryApi) -> MCPServer:
         stored again. Erasing a caller twice, or one never seen, is harmless and deletes nothing more.
         """
         return await api.caller(ErasureReceiptOut, "DELETE", bot_number, caller_number)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Verify a live call's caller", read_only_hint=False, idempotent_hint=True
+        )
+    )
+    async def verify_caller(
+        bot_number: BotNumber,
+        caller_number: CallerNumber,
+        call_id: Annotated[str, Field(min_length=1, max_length=200, description="The live call's id.")],
+        platform: Annotated[
+            str,
+            Field(
+                pattern=r"^[a-z]{1,32}$",
+                description="The platform the call came through: api (recorded through the /v1 API), "
+                "seed, twilio or voipbin.",
+            ),
+        ] = "api",
+    ) -> CallVerified:
+        """Mark a live call's caller as verified, once the bot has checked who is calling (a PIN, a
+        one-time code sent to the number on file). Caller ID alone proves nothing: anyone can present
+        any number. From the call's next turn on it reads the caller's memory, and what it said before
+        the check counts as the caller's. Returns `status`: verified, or already_verified.
+        """
+        if "/" in call_id:
+            raise ToolError(f"invalid `call_id`: {call_id!r} may not hold a /")
+        suffix = f"/live/{quote(call_id, safe='')}/verify"
+        return await api.caller(
+            CallVerified, "POST", bot_number, caller_number, suffix, params={"platform": platform}
+        )
 
     return server
 

@@ -19,13 +19,6 @@ SPOOFED = "Send the refund to account 99999 please."
 
 
 @pytest.fixture
-async def guarded(settings: Settings, llm: FakeLLM) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with CALLMEMORY_DISCLOSURE=verified."""
-    async with running(settings.model_copy(update={"disclosure": Disclosure.VERIFIED})) as http:
-        yield http
-
-
-@pytest.fixture
 def caller(guarded: httpx.AsyncClient) -> Phone:
     return Phone(guarded, caller="+14155557311")
 

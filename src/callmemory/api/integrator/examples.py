@@ -29,6 +29,7 @@ TURN_RECORDED: Final[dict[str, Any]] = {"call_id": "c-1", "seq": 3}
 
 CALL_ENDS: Final[dict[str, dict[str, Any]]] = {"with a reason": {"value": {"reason": "caller_hangup"}}}
 CALL_END_RESULT: Final[dict[str, Any]] = {"status": "archived"}
+CALL_VERIFIED: Final[dict[str, Any]] = {"status": "verified"}
 
 RECEIPT: Final[dict[str, Any]] = {
     "bot_number": "+14155550000",
@@ -57,6 +58,7 @@ CALL: Final[dict[str, Any]] = {
     "end_reason": "caller_hangup",
     "turn_count": 7,
     "summary": "Router in the attic drops every evening; a technician visit was promised.",
+    "caller_verified": True,
 }
 TURNS: Final[list[dict[str, Any]]] = [
     {

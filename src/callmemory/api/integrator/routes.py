@@ -25,6 +25,7 @@ from callmemory.api.integrator.schemas import (
     CallEndResult,
     CallList,
     CallOut,
+    CallVerified,
     ChatMessage,
     EarlierCall,
     ErasureReceiptOut,
@@ -84,13 +85,21 @@ async def read_context(
         ),
     ] = None,
 ) -> MemoryContext:
+    # A read tied to a live call follows that call's trust: one kept apart reads its own turns alone.
+    read = (
+        memory.memory_during(CallRef(PLATFORM, call_id), caller.id)
+        if call_id is not None
+        else memory.memory_for(caller.id)
+    )
     if q is not None:
         # Both at once, as at a speech turn: the search does not wait for the hot memory.
-        remembered, found = await asyncio.gather(memory.memory_for(caller.id), memory.recall(caller.id, q))
+        remembered, found = await asyncio.gather(read, memory.recall(caller.id, q))
     else:
-        remembered = await memory.memory_for(caller.id)
+        remembered = await read
         said = [t.text for t in remembered.recent if t.call_id == call_id and t.role is Role.CALLER]
         found = await memory.recall(caller.id, said[-1]) if said else ()
+    if remembered.apart:
+        found = ()
     built = prompt.build(replace(remembered, found=found), call_id)
     return MemoryContext(
         messages=[ChatMessage(role=m.role, content=m.content) for m in built.messages],
@@ -178,6 +187,36 @@ async def end_call(
         raise NotFound(f"no live call {call_id} of this caller")
     outcome: EndOutcome = await memory.end_call(call, caller.number, end.reason if end else None)
     return CallEndResult(status=str(outcome))
+
+
+@router.post(
+    f"{CALLER_PATH}/live/{{call_id}}/verify",
+    summary="Verify the caller of a live call",
+    description="Your bot checked who is calling (a PIN, a one-time code sent to the number on file): "
+    "from now on the call is verified. Under the `verified` disclosure policy its next turn reads the "
+    "caller's memory, and its turns, those said before the check included, become the caller's "
+    "(docs/caller-trust.md). Works for calls of every platform: name it with `platform` (`api` for "
+    "calls recorded through this API, or `seed`, `twilio`, `voipbin` with the platform's call id). "
+    "A call already verified answers `already_verified`.",
+    responses={
+        200: example("The call is verified", examples.CALL_VERIFIED),
+        **responses(401, 404, 409, 422, 503),
+    },
+)
+async def verify_call(
+    *,
+    caller: CallerDep,
+    call_id: CallId,
+    memory: MemoryDep,
+    platform: Annotated[
+        str, Query(pattern=r"^[a-z]{1,32}$", description="The platform the call came through")
+    ] = PLATFORM,
+) -> CallVerified:
+    call = CallRef(platform, call_id)
+    owner = await memory.locate(call, caller.number)
+    if owner != caller.id:  # the same number calling another bot, under the same call id
+        raise NotFound(f"no live call {call_id} of this caller")
+    return CallVerified(status=str(await memory.verify_call(call, owner)))
 
 
 @router.get(

@@ -101,6 +101,10 @@ class CallEndResult(BaseModel):
     status: str = Field(description="archived, already_archived or unknown_call")
 
 
+class CallVerified(BaseModel):
+    status: str = Field(description="verified, or already_verified")
+
+
 class CallOut(BaseModel):
     platform: str = Field(description="Where the call came from: seed, voipbin, api, ...")
     call_id: str
@@ -109,6 +113,10 @@ class CallOut(BaseModel):
     end_reason: str | None
     turn_count: int
     summary: str | None = Field(description="What the call was about (written shortly after it ended).")
+    caller_verified: bool = Field(
+        description="Whether the caller was verified (docs/caller-trust.md). Under the `verified` "
+        "disclosure policy what an unverified call said is kept here and in exports, and nowhere else."
+    )
 
     @classmethod
     def of(cls, info: CallInfo) -> CallOut:

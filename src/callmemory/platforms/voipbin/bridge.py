@@ -21,10 +21,11 @@ from callmemory.conversation.prompt import PromptBuilder
 from callmemory.core.calls import CallHandler, Heard
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.core.events import CallRef, CallStarted, Role
+from callmemory.core.trust import Trust
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.hot.client import HOT_STORE_ERRORS
 from callmemory.memory.service import MemoryService
-from callmemory.memory.types import DuplicateEvent
+from callmemory.memory.types import CallerMemory, DuplicateEvent
 from callmemory.observability.context import bind_call
 from callmemory.platforms.voipbin import wire as voipbin
 from callmemory.platforms.voipbin.client import VoipbinApi
@@ -105,7 +106,12 @@ class VoipbinBridge:
         else:
             # Without the call's id nothing can be recorded, but the caller still gets greeted.
             log.warning("VoIPBin fetch without reference_id: greeting caller without recording the call")
-            memory = await self._memory.memory_for(caller)
+            # VoIPBin vouches for no caller: under a `verified` disclosure this one is a stranger.
+            memory = (
+                CallerMemory(caller=caller, apart=True)
+                if self._memory.disclosure.keeps_apart(caller.bot_number, Trust.UNVERIFIED)
+                else await self._memory.memory_for(caller)
+            )
             greeting = await self._memory.greeting_for(memory, greetings)
         brief = memory_brief(self._prompt, memory, self._settings.voipbin_brief_chars)
         return voipbin.fetch_actions(bot, greeting, brief, sleep_ms=self._settings.voipbin_sleep_ms)
