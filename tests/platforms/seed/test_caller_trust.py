@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from callmemory.core.trust import Disclosure
-from callmemory.settings import Settings
-from support.app import running
 from support.llm import FakeLLM
 from support.phone import Phone
-
-FACT = "My parcel 88213 never arrived."
-SPOOFED = "Send the refund to account 99999 please."
+from support.trust import FACT, GENUINE, SPOOFED
 
 
 @pytest.fixture
 def caller(guarded: httpx.AsyncClient) -> Phone:
-    return Phone(guarded, caller="+14155557311")
+    return Phone(guarded, caller=GENUINE)
 
 
 @pytest.fixture

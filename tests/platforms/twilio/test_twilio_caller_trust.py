@@ -12,10 +12,10 @@ from callmemory.core.trust import Disclosure
 from callmemory.settings import Settings
 from support.app import running
 from support.llm import FakeLLM
+from support.trust import FACT
 from support.twilio import TwilioCall
 
 ATTESTED = "TN-Validation-Passed-A"
-FACT = "My parcel 88213 never arrived."
 
 
 @pytest.fixture
