@@ -259,16 +259,16 @@ class Archive:
     @_deadlined
     async def add_late_turn(
         self, call: CallRef, role: Role, said: str, at: datetime
-    ) -> tuple[CallerId, tuple[Turn, ...]] | None:
+    ) -> tuple[CallerId, tuple[Turn, ...], bool] | None:
         """Add a turn that arrived after its call was archived; None if the call is not archived.
 
         It lands where it was said (see _LATE_TURN_PLACE); the turns after it move up by one.
-        Returns the caller and the call's turns as they now stand.
+        Returns the caller, the call's turns as they now stand, and whether its caller was verified.
         """
         async with self._sessions.begin() as session:
             found = (
                 await session.execute(
-                    select(Call.id, Caller.bot_number, Caller.caller_hash)
+                    select(Call.id, Call.caller_verified, Caller.bot_number, Caller.caller_hash)
                     .join(Caller, Caller.id == Call.caller_id)
                     .where(Call.platform == call.platform, Call.external_id == call.call_id)
                     .with_for_update(of=Call)
@@ -289,7 +289,8 @@ class Archive:
                 select(*_TURN_COLUMNS).where(TurnRow.call_id == found.id).order_by(TurnRow.seq)
             )
             turns = tuple(turn_of(r, call.call_id) for r in rows)
-            return CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash), turns
+            caller = CallerId(bot_number=found.bot_number, caller_hash=found.caller_hash)
+            return caller, turns, found.caller_verified
 
     @_deadlined
     async def set_topic(self, call: CallRef, topic: str) -> None:

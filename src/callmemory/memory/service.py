@@ -402,16 +402,18 @@ class MemoryService:
         """
         try:
             added = await self._archive.add_late_turn(call, role, text, at or self._now())
-            if added is not None and (topic := topic_of(added[1])):
+            # A call kept apart from the caller's memory stays apart: no topic, nothing to refresh.
+            joins = added is not None and (added[2] or not self.disclosure.verified_only(added[0].bot_number))
+            if added is not None and joins and (topic := topic_of(added[1])):
                 await self._archive.set_topic(call, topic)
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable("the archive is unavailable; retry the event") from exc
         if added is None:
             raise StoreUnavailable(f"call {call.call_id!r} is not archived yet; retry the event")
-        caller = added[0]
-        # The hot copy lacks the late turn and would hide it: the next read rehydrates from the archive.
-        async with self.stores("refreshing the caller's memory"):
-            await self._hot.forget_caller(caller)
+        if joins:
+            # The hot copy lacks the late turn and would hide it: the next read rehydrates from the archive.
+            async with self.stores("refreshing the caller's memory"):
+                await self._hot.forget_caller(added[0])
         log.info("added a late %s turn to archived call %s", role, call.call_id)
 
     async def store_summary(self, call: CallRef, summary: str) -> bool:
