@@ -24,6 +24,7 @@ from support.app import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 from support.serving import free_port
+from support.trust import FACT, SPOOF_WORD, genuine_then_spoofed
 
 A = {"bot_number": BOT_A, "caller_number": CALLER}
 
@@ -214,7 +215,7 @@ async def test_the_tools_describe_themselves_and_ask_for_e164_numbers(settings: 
     async with mcp_server("http://127.0.0.1:1") as mcp:
         tools = {t.name: t for t in (await mcp.list_tools()).tools}
 
-    assert set(tools) == {"caller_memory", "recent_calls", "search_calls", "erase_caller"}
+    assert set(tools) == {"caller_memory", "recent_calls", "search_calls", "erase_caller", "verify_caller"}
     for tool in tools.values():
         assert tool.description
         assert tool.output_schema is not None
@@ -225,3 +226,49 @@ async def test_the_tools_describe_themselves_and_ask_for_e164_numbers(settings: 
     assert tools["caller_memory"].annotations.read_only_hint is True
     assert tools["erase_caller"].annotations is not None
     assert tools["erase_caller"].annotations.destructive_hint is True
+
+
+# -- caller trust: the app under CALLMEMORY_DISCLOSURE=verified -------------------------------------
+@pytest.fixture
+async def guarded_service(guarded_settings: Settings, llm: FakeLLM) -> AsyncIterator[str]:
+    async with served(create_app(guarded_settings)) as url:
+        yield url
+
+
+async def test_the_memory_and_search_tools_hold_nothing_an_unverified_call_said(
+    guarded_service: str, guarded_settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=guarded_service) as http:
+        await genuine_then_spoofed(Phone(http))
+    await summarise_queued(guarded_settings)
+
+    async with mcp_server(guarded_service) as mcp:
+        memory = ok(await mcp.call_tool("caller_memory", A))
+        found = ok(await mcp.call_tool("search_calls", {**A, "query": "refund account 99999"}))
+
+    assert "88213" in memory["brief"]
+    assert SPOOF_WORD not in str(memory)
+    assert found["results"] == []
+
+
+async def test_the_verify_tool_opens_the_memory_to_a_live_call(guarded_service: str, llm: FakeLLM) -> None:
+    async with httpx.AsyncClient(base_url=guarded_service) as http:
+        phone = Phone(http)
+        await phone.call(FACT, verified=True)
+        call_id, _ = await phone.ring()
+
+        async with mcp_server(guarded_service) as mcp:
+            verified = ok(await mcp.call_tool("verify_caller", {**A, "call_id": call_id, "platform": "seed"}))
+            again = ok(await mcp.call_tool("verify_caller", {**A, "call_id": call_id, "platform": "seed"}))
+        await phone.say(call_id, "What did I tell you last time?")
+
+    assert (verified, again) == ({"status": "verified"}, {"status": "already_verified"})
+    assert FACT in llm.prompt_text()
+
+
+async def test_the_verify_tool_names_a_call_that_is_not_live(guarded_service: str) -> None:
+    async with mcp_server(guarded_service) as mcp:
+        result = await mcp.call_tool("verify_caller", {**A, "call_id": "nope", "platform": "seed"})
+
+    assert result.is_error
+    assert "nope" in text_of(result)
