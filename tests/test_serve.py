@@ -40,6 +40,7 @@ def test_serve_runs_on_embedded_servers_and_remembers_the_caller_after_a_restart
     output = process.stdout.read() if process.stdout else ""
     assert "My order 4417 never arrived" in greeting.json()["actions"][0]["text"]
     assert f"embedded PostgreSQL: {data_dir.resolve()}" in output
+    assert "caller memory:       OPEN to anyone presenting the number (CALLMEMORY_DISCLOSURE unset)" in output
     assert (data_dir / "embedded" / "postgres" / "PG_VERSION").exists()
     assert process.returncode == 0
     assert children_of_data_dir(data_dir) == []  # both embedded servers stopped with the service

@@ -7,11 +7,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
+from callmemory.core.trust import Disclosure, DisclosurePolicy
+from callmemory.platforms.voipbin.settings import VoipbinBot
 from callmemory.settings import Settings, describe_errors
 from support.serving import unconfigured_env
 
@@ -30,6 +33,56 @@ def test_production_refuses_a_placeholder_hash_secret() -> None:
 def test_production_refuses_to_run_without_database_and_redis_urls() -> None:
     with pytest.raises(ValidationError, match="REDIS_URL"):
         Settings(_env_file=None, environment="production", hash_secret=SecretStr("x" * 32))
+
+
+def _production(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "production",
+        "hash_secret": SecretStr("x" * 32),
+        "database_url": "postgresql://db/x",
+        "redis_url": "redis://r",
+        "webhook_secret": SecretStr("w" * 32),
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+def test_production_refuses_to_start_without_a_disclosure_policy_and_says_what_to_choose() -> None:
+    with pytest.raises(ValidationError) as error:
+        _production()
+
+    [problem] = error.value.errors()
+    assert problem["msg"].count("\n") == 0
+    assert "CALLMEMORY_DISCLOSURE must be chosen in production: `verified`" in problem["msg"]
+    assert "`open`" in problem["msg"]
+
+
+@pytest.mark.parametrize("choice", list(Disclosure))
+def test_production_starts_with_either_disclosure_chosen(choice: Disclosure) -> None:
+    assert _production(disclosure=choice).disclosure_policy.default is choice
+
+
+def test_the_local_default_disclosure_is_open() -> None:
+    assert Settings(_env_file=None).disclosure_policy == DisclosurePolicy(Disclosure.OPEN, {})
+
+
+def test_the_disclosure_is_described_with_the_bots_that_differ() -> None:
+    bots = {"+15559876543": VoipbinBot(disclosure=Disclosure.OPEN)}
+
+    said = Settings(_env_file=None, disclosure=Disclosure.VERIFIED, voipbin_bots=bots).describe_disclosure()
+
+    assert (
+        said
+        == "only to verified callers (CALLMEMORY_DISCLOSURE=verified); 1 VoIPBin bot(s) differ: +15559876543"
+    )
+
+
+def test_a_voipbin_bot_s_own_disclosure_overrides_the_global_one() -> None:
+    bots = {"+15559876543": VoipbinBot(disclosure=Disclosure.VERIFIED), "+15559876500": VoipbinBot()}
+
+    policy = Settings(_env_file=None, disclosure=Disclosure.OPEN, voipbin_bots=bots).disclosure_policy
+
+    assert (policy.of("+15559876543"), policy.of("+15559876500")) == (Disclosure.VERIFIED, Disclosure.OPEN)
 
 
 def test_a_wait_for_replicas_as_long_as_the_redis_timeout_is_refused() -> None:

@@ -189,6 +189,7 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  LLM:                 {llm}")
     print(f"  webhook:             http://{settings.host}:{settings.port}/webhook/call")
     print(f"  webhook auth:        {_webhook_auth(settings)}")
+    print(f"  caller memory:       {settings.describe_disclosure()}")
     print(f"  API docs:            http://{settings.host}:{settings.port}/docs", flush=True)
     summaries = _start_summary_process(settings, args.log_level)
     # uvicorn re-raises SIGTERM once it has shut down gracefully; exit normally on it instead, so the

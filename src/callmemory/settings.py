@@ -341,6 +341,17 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
         bots = {number: bot.disclosure for number, bot in self.voipbin_bots.items() if bot.disclosure}
         return DisclosurePolicy(default=self.disclosure or Disclosure.OPEN, bots=bots)
 
+    def describe_disclosure(self) -> str:
+        """The disclosure policy in a line, for the banner of `serve`."""
+        policy = self.disclosure_policy
+        if policy.default is Disclosure.VERIFIED:
+            said = "only to verified callers (CALLMEMORY_DISCLOSURE=verified)"
+        else:
+            chosen = "CALLMEMORY_DISCLOSURE=open" if self.disclosure else "CALLMEMORY_DISCLOSURE unset"
+            said = f"OPEN to anyone presenting the number ({chosen}); see docs/caller-trust.md"
+        others = sorted(n for n, d in policy.bots.items() if d is not policy.default)
+        return said + (f"; {len(others)} VoIPBin bot(s) differ: {', '.join(others)}" if others else "")
+
     @property
     def summary_key(self) -> SecretStr | None:
         """The API key summaries are asked with; None: no LLM to summarise with, jobs stay queued."""

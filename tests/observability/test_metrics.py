@@ -190,3 +190,23 @@ async def test_metrics_can_be_switched_off(settings: Settings, llm: FakeLLM) -> 
         response = await http.get("/metrics")
 
     assert response.status_code == 404
+
+
+async def test_calls_are_counted_by_trust_and_what_the_disclosure_made_of_them(
+    guarded: httpx.AsyncClient,
+) -> None:
+    phone = Phone(guarded)
+    await phone.ring(verified=True)
+    await phone.ring(verified=True)
+    apart, _ = await phone.ring()
+    await phone.ring(apart)  # a redelivered ringing is not another call
+    await phone.verify(apart)
+
+    seen = await scrape(guarded)
+
+    trust = "callmemory_calls_by_trust_total"
+    assert seen.value(trust, trust="verified", memory="disclosed") == 2
+    assert seen.value(trust, trust="unverified", memory="kept_apart") == 1
+    assert seen.value(trust, trust="unverified", memory="disclosed") == 0
+    assert seen.value("callmemory_calls_verified_during_the_call_total") == 1
+    assert seen.webhooks("seed")("caller_verified", "verified") == 1
