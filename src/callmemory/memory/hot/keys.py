@@ -8,7 +8,8 @@ Cluster hash tag, so the scripts below, which touch several of them at once, sta
     cm:{<caller-hash>}:turns                     list  recent turns, JSON         TTL memory_ttl
     cm:{<caller-hash>}:sums                      list  recent call summaries      TTL memory_ttl
     cm:{<caller-hash>}:erased                    str   tombstone after an erasure TTL call_ttl
-    cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status  TTL call_ttl
+    cm:{<caller-hash>}:call:<platform>:<id>      hash  bot, started, seq, status, TTL call_ttl
+                                                       trust, apart (core/trust.py)
     cm:{<caller-hash>}:call:<platform>:<id>:log  list  the live call's transcript TTL call_ttl
     cm:{<caller-hash>}:call:<platform>:<id>:ev   hash  event key -> answer ("" while pending) TTL call_ttl
                                                        (`greeting`: one picked after a rehydration)
@@ -26,6 +27,11 @@ schedules were the single keys `cm:live` and `cm:pending`; `legacy_live` and `le
 so that an upgraded instance moves what they still hold into the buckets, see Schedules.adopt_legacy.)
 
 The callref is the only key a webhook can find by call id alone; it holds no phone number of a caller.
+
+A call kept `apart` from its caller's memory (an unverified call under the `verified` disclosure, see
+core/trust.py) lives under its caller's hash like any other, so that erasure and the schedules find it,
+but its scripts read and write its own state and transcript only: never the caller's meta, turns or
+sums, until scripts/verify.lua joins it to them.
 
 A call that Postgres refuses (its own data, not an outage) counts the refusals in its state hash
 (`refusals`, and the last `refused` reason). After CALLMEMORY_ARCHIVE_REFUSALS_MAX of them it leaves
