@@ -157,3 +157,33 @@ async def test_migration_0006_reversed_keeps_the_archive_searchable_as_0005_did(
     await engine.dispose()
     assert "search_keys" not in columns
     await asyncio.to_thread(upgrade, empty_database)
+
+
+_ARCHIVE_A_CALL_AT_0006 = (
+    "SELECT callmemory_archive_call('+14155550000', 'ab', NULL, 'seed', 'c2', now(), now(), NULL, NULL, "
+    "'dishwasher', ARRAY[1], ARRAY['caller'], ARRAY['My dishwasher leaks.'], ARRAY[now()], ARRAY[false])"
+)
+
+
+async def test_migration_0007_takes_what_was_archived_before_it_as_unverified(empty_database: str) -> None:
+    await _migrated_with_a_call_archived_before_search(empty_database)
+
+    (calls,) = await _run(empty_database, "SELECT external_id, caller_verified FROM calls")
+
+    assert calls == [("c1", False)]
+
+
+async def test_migration_0007_reversed_archives_as_0004_did(empty_database: str) -> None:
+    await _migrated_with_a_call_archived_before_search(empty_database)
+
+    await asyncio.to_thread(downgrade, empty_database, "0006")
+
+    stored, jobs = await _run(empty_database, _ARCHIVE_A_CALL_AT_0006, "SELECT count(*) FROM summary_jobs")
+    assert stored == [("stored",)]
+    assert jobs == [(1,)]
+    engine = create_async_engine(empty_database)
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("calls")})
+    await engine.dispose()
+    assert "caller_verified" not in columns
+    await asyncio.to_thread(upgrade, empty_database)
