@@ -160,7 +160,7 @@ async def test_migration_0006_reversed_keeps_the_archive_searchable_as_0005_did(
 
 
 _ARCHIVE_A_CALL_AT_0006 = (
-    "SELECT callmemory_archive_call('+14155550000', 'ab', NULL, 'seed', 'c2', now(), now(), NULL, NULL, "
+    "SELECT callmemory_archive_call('+14155550000', 'cd', NULL, 'seed', 'c2', now(), now(), NULL, NULL, "
     "'dishwasher', ARRAY[1], ARRAY['caller'], ARRAY['My dishwasher leaks.'], ARRAY[now()], ARRAY[false])"
 )
 
@@ -174,7 +174,7 @@ async def test_migration_0007_takes_what_was_archived_before_it_as_unverified(em
 
 
 async def test_migration_0007_reversed_archives_as_0004_did(empty_database: str) -> None:
-    await _migrated_with_a_call_archived_before_search(empty_database)
+    await asyncio.to_thread(upgrade, empty_database)
 
     await asyncio.to_thread(downgrade, empty_database, "0006")
 
