@@ -10,10 +10,11 @@ import pytest
 
 from callmemory.core.trust import Disclosure
 from callmemory.settings import Settings
+from support.api import Api, caller_path
 from support.app import running
 from support.llm import FakeLLM
 from support.trust import FACT
-from support.twilio import TwilioCall
+from support.twilio import BOT, CALLER, TwilioCall
 
 ATTESTED = "TN-Validation-Passed-A"
 
@@ -87,3 +88,22 @@ async def test_a_forged_stir_verstat_fails_the_signature(guarded: httpx.AsyncCli
     )
 
     assert response.status_code == 403  # as for any request whose signature does not match
+
+
+async def test_a_call_verified_through_the_api_mid_call_reads_the_memory_from_its_next_turn(
+    guarded: httpx.AsyncClient, llm: FakeLLM
+) -> None:
+    await TwilioCall(guarded, stir_verstat=ATTESTED).whole(FACT)
+    call = TwilioCall(guarded)
+    await call.ring()
+    await call.say("Hello, it is me again.")
+    before = llm.prompt_text()
+
+    verified = await Api(guarded).post(
+        f"{caller_path(bot=BOT, caller=CALLER)}/live/{call.sid}/verify?platform=twilio"
+    )
+    await call.say("What did I tell you last time?")
+
+    assert "88213" not in before
+    assert verified.json() == {"status": "verified"}
+    assert FACT in llm.prompt_text()
