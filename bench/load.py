@@ -154,6 +154,7 @@ async def one_call(
     stats: Stats,
     callers: Callers,
     pause_s: float = 0.0,
+    verified_share: float = 0.0,
 ) -> None:
     call_id = f"b-{uuid.uuid4().hex[:16]}"
     # A first call goes to Postgres for the caller's memory (and finds none): reported on its own.
@@ -168,7 +169,10 @@ async def one_call(
             await response.read()
             stats.add(kind, time.perf_counter() - started, response.status)
 
-    await send(ringing, {"type": "call.ringing", "to": BOT})
+    ring: dict[str, Any] = {"type": "call.ringing", "to": BOT}
+    if verified_share and random.random() < verified_share:
+        ring["caller_verified"] = True  # the platform vouches for the number (docs/caller-trust.md)
+    await send(ringing, ring)
     for n in range(turns):
         # The bot's answer being spoken and the caller's next sentence; 0: events back to back.
         await asyncio.sleep(pause_s)
@@ -181,7 +185,14 @@ async def one_call(
 
 
 async def drive(
-    base_url: str, concurrency: int, seconds: float, turns: int, callers: Callers, *, pause_s: float = 0.0
+    base_url: str,
+    concurrency: int,
+    seconds: float,
+    turns: int,
+    callers: Callers,
+    *,
+    pause_s: float = 0.0,
+    verified_share: float = 0.0,
 ) -> tuple[Stats, float]:
     stats = Stats()
     url = f"{base_url}/webhook/call"
@@ -195,7 +206,16 @@ async def drive(
             await asyncio.sleep(random.uniform(0, 1 + pause_s))
             while time.perf_counter() < deadline:
                 caller = random.choice(callers.pool)
-                await one_call(http, url, caller, turns, stats=stats, callers=callers, pause_s=pause_s)
+                await one_call(
+                    http,
+                    url,
+                    caller,
+                    turns,
+                    stats=stats,
+                    callers=callers,
+                    pause_s=pause_s,
+                    verified_share=verified_share,
+                )
 
         started = time.perf_counter()
         await asyncio.gather(*(caller_loop() for _ in range(concurrency)))
@@ -352,6 +372,8 @@ def environment(
         "CALLMEMORY_ENVIRONMENT": "production",
         "CALLMEMORY_HASH_SECRET": "bench-secret-0123456789abcdef",
         "CALLMEMORY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Production refuses to start without a choice: today's behaviour unless --set says otherwise.
+        "CALLMEMORY_DISCLOSURE": "open",
         "CALLMEMORY_REDIS_PREFIX": prefix,
         "CALLMEMORY_DATA_DIR": str(data_dir),
         # off: jobs queue in Postgres for summary workers elsewhere (`callmemory summarise`)
@@ -445,6 +467,13 @@ def arguments() -> argparse.Namespace:
         "spoken and the caller answers it (default: none, events back to back)",
     )
     parser.add_argument(
+        "--verified-share",
+        type=float,
+        default=0.0,
+        help="the share of calls whose ringing says caller_verified (the platform vouches for the number); "
+        "with --set CALLMEMORY_DISCLOSURE=verified the others are kept apart from the caller's memory",
+    )
+    parser.add_argument(
         "--drain-seconds", type=float, default=60.0, help="how long to wait for queued summaries after each"
     )
     parser.add_argument(
@@ -512,6 +541,7 @@ def main() -> None:
                                 args.turns,
                                 callers,
                                 pause_s=args.pause_ms / 1000,
+                                verified_share=args.verified_share,
                             )
                         )
                     cpu_after = cpu_by_part(service.pid, stub_process.pid)
