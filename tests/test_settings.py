@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -16,6 +15,7 @@ from pydantic_settings import SettingsError
 from callmemory.core.trust import Disclosure, DisclosurePolicy
 from callmemory.platforms.voipbin.settings import VoipbinBot
 from callmemory.settings import Settings, describe_errors
+from support.app import production_settings
 from support.serving import unconfigured_env
 
 
@@ -35,21 +35,9 @@ def test_production_refuses_to_run_without_database_and_redis_urls() -> None:
         Settings(_env_file=None, environment="production", hash_secret=SecretStr("x" * 32))
 
 
-def _production(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "production",
-        "hash_secret": SecretStr("x" * 32),
-        "database_url": "postgresql://db/x",
-        "redis_url": "redis://r",
-        "webhook_secret": SecretStr("w" * 32),
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
-
-
 def test_production_refuses_to_start_without_a_disclosure_policy_and_says_what_to_choose() -> None:
     with pytest.raises(ValidationError) as error:
-        _production()
+        production_settings(disclosure=None)
 
     [problem] = error.value.errors()
     assert problem["msg"].count("\n") == 0
@@ -59,7 +47,7 @@ def test_production_refuses_to_start_without_a_disclosure_policy_and_says_what_t
 
 @pytest.mark.parametrize("choice", list(Disclosure))
 def test_production_starts_with_either_disclosure_chosen(choice: Disclosure) -> None:
-    assert _production(disclosure=choice).disclosure_policy.default is choice
+    assert production_settings(disclosure=choice).disclosure_policy.default is choice
 
 
 def test_the_local_default_disclosure_is_open() -> None:

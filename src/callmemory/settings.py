@@ -316,12 +316,6 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
             )
         if not self.database_url or not self.redis_url:
             raise ValueError("DATABASE_URL and REDIS_URL are required in production (no embedded servers)")
-        if self.disclosure is None:
-            raise ValueError(
-                "CALLMEMORY_DISCLOSURE must be chosen in production: `verified` opens a caller's memory only "
-                "to calls whose number is vouched for or verified by the bot, `open` to anyone presenting "
-                "the number, which anyone can fake (docs/caller-trust.md)"
-            )
         webhook = [s.get_secret_value() for s in (self.webhook_secret, self.webhook_token) if s]
         if not webhook:
             raise ValueError(
@@ -332,6 +326,12 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
             raise ValueError(
                 "CALLMEMORY_WEBHOOK_SECRET and CALLMEMORY_WEBHOOK_TOKEN must be random values of at least "
                 "16 characters in production"
+            )
+        if self.disclosure is None:
+            raise ValueError(
+                "CALLMEMORY_DISCLOSURE must be chosen in production: `verified` opens a caller's memory only "
+                "to calls whose number is vouched for or verified by the bot, `open` to anyone presenting "
+                "the number, which anyone can fake (docs/caller-trust.md)"
             )
         return self
 

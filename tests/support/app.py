@@ -12,6 +12,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
 from callmemory.app import create_app
+from callmemory.core.trust import Disclosure
 from callmemory.memory.hot.client import HotRedis
 from callmemory.memory.hot.keys import Keys
 from callmemory.services import open_services
@@ -32,6 +33,20 @@ async def purge(redis: HotRedis, prefix: str) -> int:
 async def pending_in_redis(redis: HotRedis, prefix: str) -> int:
     """How many calls wait in Redis for the archive, over every bucket of the schedule."""
     return sum([int(await redis.zcard(bucket)) for bucket in Keys(prefix).pending_buckets])
+
+
+def production_settings(**overrides: Any) -> Settings:
+    """Settings that production mode accepts (no stores are reached), changed by `overrides`."""
+    values: dict[str, Any] = {
+        "environment": "production",
+        "hash_secret": SecretStr("x" * 32),
+        "database_url": "postgresql://db/x",
+        "redis_url": "redis://r",
+        "webhook_secret": SecretStr("w" * 32),
+        "disclosure": Disclosure.OPEN,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
 
 
 def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:

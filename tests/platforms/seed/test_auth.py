@@ -18,7 +18,7 @@ from callmemory.app import create_app
 from callmemory.devtools.local_server import served
 from callmemory.platforms.seed import signing
 from callmemory.settings import Settings
-from support.app import running
+from support.app import production_settings, running
 from support.cli import callmemory, cli_env
 from support.llm import FakeLLM
 from support.phone import Phone, said
@@ -193,14 +193,7 @@ async def test_simulate_signs_its_events_when_the_service_has_a_secret(
 
 # -- configuration ----------------------------------------------------------------------------------
 def _production(**values: Any) -> Settings:
-    return Settings(
-        _env_file=None,
-        environment="production",
-        hash_secret=SecretStr("x" * 32),
-        database_url="postgresql://db/x",
-        redis_url="redis://r",
-        **values,
-    )
+    return production_settings(**{"webhook_secret": None, **values})
 
 
 def test_production_refuses_to_start_without_a_webhook_secret() -> None:
