@@ -5,6 +5,7 @@ with it."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -243,3 +244,18 @@ async def test_profile_entries_a_small_model_made_up_are_left_out_and_the_rest_k
     assert caller.profile["promises"] == ["Check where order 48213 is"]
     assert caller.next_greeting == "Welcome back, Maria! Has order 48213 arrived?"
 
+
+async def test_a_refusal_is_logged_by_its_reason_without_a_word_of_what_was_written(
+    phone: Phone, llm: FakeLLM, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    await phone.call(MARIA)
+    llm.summary = preparing(SMOLLM_GREETING, promises=["I'm sorry for any misunderstanding."])
+
+    with caplog.at_level(logging.INFO, logger="callmemory.summaries"):
+        await summarise_queued(settings)
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "the prepared greeting was refused (role_label)" in logged
+    assert "profile entries refused: 1 (apology)" in logged
+    assert "Maria" not in logged
+    assert "misunderstanding" not in logged
