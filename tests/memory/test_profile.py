@@ -55,10 +55,14 @@ def test_an_unfit_entry_is_refused_with_its_reason(entry: str, reason: Unfit) ->
     )
 
 
-def test_notes_with_numbers_serials_and_labels_of_their_own_are_kept() -> None:
+def test_notes_with_numbers_serials_e_mail_addresses_and_labels_of_their_own_are_kept() -> None:
     profile = {
         "open_issues": ["My order 48213 never arrived.", "Dishwasher DW-7731 leaks"],
-        "preferences": ["Operating system: Windows 11", "Phone model: iPhone 15"],
+        "preferences": [
+            "Operating system: Windows 11",
+            "Phone model: iPhone 15",
+            "Replies to maria.lopez@example.com",
+        ],
     }
 
     assert checked_profile(profile) == (profile, ())

@@ -39,7 +39,8 @@ _ROLE_LABEL: Final = re.compile(
 # no underscore, no slash, and a hex run must mix letters and digits.
 _FILE_NAME: Final = re.compile(
     r"\b(?:https?|ftp)://|\bwww\."  # a URL
-    r"|\b\w[\w-]*\.[a-z][a-z0-9]{1,4}\b"  # name.ext, a domain ("report.pdf", "example.com")
+    # name.ext, a domain; but not in an e-mail address, a fair note of how the caller wants to be reached
+    r"|(?<!@)\b\w[\w-]*\.[a-z][a-z0-9]{1,4}\b(?![\w.-]*@)"
     r"|(?<!\S)[~.]*/[\w.-]+/"  # a path: "/home/...", "~/..."
     r"|\b[A-Za-z]:\\"  # a Windows path
     r"|[^\W_]_[^\W_]"  # snake_case and generated names: "profileListingImg_0f5c"

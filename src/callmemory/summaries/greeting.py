@@ -3,7 +3,8 @@
 It is spoken at the next ringing as it is stored, with no model in between, so it is shaped here as a
 live answer is (conversation/speech.py: markup, emoji and placeholders go) and then checked. A greeting
 that fails a check is not stored: the next ringing then says the operator's template with the last topic
-(memory/hot/scripts/greeting.lua), which is always fit to say. Only the first reason found is given.
+(memory/hot/scripts/greeting.lua), which is always fit to say. The checks run in the order of the
+table in docs/summaries.md, and the first that fails is the reason given.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from callmemory.memory.unfit import Unfit, unfit_text
 # Six words in a row are a quotation, not a reference: "your order 48213" is how a greeting names an
 # issue, "hi this is maria lopez my" is the call read back. Words are runs of letters and digits, compared
 # case-blind, so punctuation and capitals do not hide a copy.
-ECHO_WORDS: Final = 6
-MAX_SENTENCES: Final = 2
+_ECHO_WORDS: Final = 6
+_MAX_SENTENCES: Final = 2
 _WORD: Final = re.compile(r"\w+")
 # How a greeting opens. One that opens otherwise ("I'm sorry for any misunderstanding.", "Here is the
 # greeting:", "Based on the transcript, ...") is the model talking about its task, not to the caller.
@@ -57,10 +58,10 @@ def prepared_greeting(
 def _unfit(said: str, caller_said: Sequence[str], name: str | None, max_chars: int) -> Unfit | None:
     if not said:
         return Unfit.UNSAYABLE
-    return unfit_text(said) or _not_a_greetings_form(said, caller_said, name, max_chars)
+    return unfit_text(said) or _unlike_a_greeting(said, caller_said, name, max_chars)
 
 
-def _not_a_greetings_form(
+def _unlike_a_greeting(
     said: str, caller_said: Sequence[str], name: str | None, max_chars: int
 ) -> Unfit | None:
     if _echoes(said, caller_said):
@@ -68,7 +69,7 @@ def _not_a_greetings_form(
     first, *rest = sentences(said)
     if not _greets(first, name):
         return Unfit.NOT_A_GREETING
-    if len(rest) >= MAX_SENTENCES:
+    if len(rest) >= _MAX_SENTENCES:
         return Unfit.TOO_MANY_SENTENCES
     if len(said) > max_chars:
         return Unfit.TOO_LONG
@@ -77,11 +78,11 @@ def _not_a_greetings_form(
 
 def _runs(text: str) -> set[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[at : at + ECHO_WORDS]) for at in range(len(words) - ECHO_WORDS + 1)}
+    return {tuple(words[at : at + _ECHO_WORDS]) for at in range(len(words) - _ECHO_WORDS + 1)}
 
 
 def _echoes(greeting: str, caller_said: Sequence[str]) -> bool:
-    """Whether the greeting repeats ECHO_WORDS or more words in a row of one of the caller's turns."""
+    """Whether the greeting repeats _ECHO_WORDS or more words in a row of one of the caller's turns."""
     runs = _runs(greeting)
     return bool(runs) and any(runs & _runs(turn) for turn in caller_said)
 
