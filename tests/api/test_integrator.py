@@ -58,7 +58,7 @@ async def test_the_context_is_the_callers_memory_as_llm_messages(
     )
     assert 0 < body["memory_tokens"] <= body["budget_tokens"] == settings.memory_context_tokens
     assert body["returning"] is True
-    assert body["greeting"] == "Welcome back! Last time: The caller said: My account number is 99812."
+    assert body["greeting"] == 'Welcome back! Is it still about "My account number is"?'
 
 
 async def test_the_api_finds_the_caller_the_webhook_recorded_however_the_number_is_written(

@@ -11,7 +11,7 @@ from support.app import summarise_queued
 from support.llm import FakeLLM
 from support.phone import Phone
 
-PREPARED = "Welcome back! Last time: The caller said: My router keeps dropping the connection."
+PREPARED = 'Welcome back! Is it still about "My router keeps dropping"?'
 
 
 async def test_ringing_uses_the_prepared_greeting_and_makes_no_llm_request(

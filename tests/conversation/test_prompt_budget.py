@@ -77,7 +77,7 @@ async def test_rehydration_restores_summary_profile_and_greeting(
     call_id, greeting = await phone.ring()
     await phone.say(call_id, "Hello again.")
 
-    assert greeting == "Welcome back! Last time: The caller said: My account number is 99812."
+    assert greeting == 'Welcome back! Is it still about "My account number is"?'
     system = llm.requests[-1]["messages"][0]["content"]
     assert "Summary of your earlier calls with this caller: The caller said: My account number" in system
     assert "Open issues: My account number is 99812." in system

@@ -5,18 +5,32 @@ with it."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from callmemory.devtools.stub_llm import summarise
 from callmemory.settings import Settings
 from support.app import summarise_queued
-from support.llm import FakeLLM, summary_requests, wordy, wrong_keys
+from support.llm import FakeLLM, preparing, summary_requests, wordy, wrong_keys
 from support.phone import Phone
 
 Rows = Callable[..., Any]
 FACT = "My dishwasher with serial DW-7731 is leaking again."
 NOTHING_NEW = "Nothing new, just checking."
+MARIA = "Hi, this is Maria Lopez. My order 48213 never arrived."
+# SmolLM2-135M on llama.cpp's server, default settings, after two calls from Maria.
+SMOLLM_GREETING = (
+    "I'm sorry for any misunderstanding. The caller said: Hi, this is Maria Lopez. My order 48213 never "
+    "arrived. Assistant: Sorry, I couldn't help but mention it"
+)
+
+
+def template_with_marias_topic(settings: Settings) -> str:
+    """How the next call is greeted when no greeting was prepared: the topic is picked from MARIA."""
+    return settings.greeting_returning.replace("{topic}", "My order 48213 never arrived")
 
 
 async def next_call(phone: Phone, llm: FakeLLM) -> tuple[str, str]:
@@ -30,7 +44,7 @@ async def greeted_with_the_models_summary(phone: Phone, llm: FakeLLM, sql: Rows)
     """Whether the job is done and the next call is greeted as the (stub) model prepared it."""
     done = await sql("SELECT call_id FROM summary_jobs") == []
     greeting, _ = await next_call(phone, llm)
-    return done and greeting.startswith("Welcome back! Last time: The caller said: My dishwasher")
+    return done and greeting == 'Welcome back! Is it still about "My dishwasher with serial"?'
 
 
 async def test_right_json_with_wrong_keys_ends_in_the_fallback_and_the_next_call_sees_it(
@@ -173,3 +187,75 @@ async def test_a_prompt_beyond_the_models_context_is_cut_until_it_fits(
     assert len(summary_requests(llm)) > 1
     [caller] = await sql("SELECT summary FROM callers")
     assert "kitchen floor" in caller.summary
+
+
+@pytest.mark.parametrize(
+    ("written", "heard"),
+    [
+        ("**Welcome back, Maria!** \N{SMILING FACE WITH SMILING EYES}", "Welcome back, Maria!"),
+        # The sentence with the blank is left out, as from a live answer, and nothing is left.
+        ("**Welcome back, [name]!** \N{SMILING FACE WITH SMILING EYES}", None),
+    ],
+)
+async def test_a_prepared_greeting_is_said_as_a_live_answer_would_be_or_else_the_template(
+    phone: Phone, llm: FakeLLM, settings: Settings, written: str, heard: str | None
+) -> None:
+    await phone.call(MARIA)
+    llm.summary = preparing(written)
+
+    await summarise_queued(settings)
+
+    greeting, _ = await next_call(phone, llm)
+    assert greeting == (heard or template_with_marias_topic(settings))
+
+
+async def test_a_greeting_that_reads_the_call_back_is_refused_and_the_summary_kept(
+    phone: Phone, llm: FakeLLM, settings: Settings, sql: Rows
+) -> None:
+    await phone.call(MARIA)
+    llm.summary = preparing(SMOLLM_GREETING)
+
+    await summarise_queued(settings)
+
+    assert await sql("SELECT call_id FROM summary_jobs") == []  # done, not degraded
+    [caller] = await sql("SELECT summary, next_greeting FROM callers")
+    assert caller.next_greeting is None
+    assert caller.summary == f"The caller said: {MARIA} | Latest: The caller said: {MARIA}"
+    greeting, _ = await next_call(phone, llm)
+    assert greeting == template_with_marias_topic(settings)
+
+
+async def test_profile_entries_a_small_model_made_up_are_left_out_and_the_rest_kept(
+    phone: Phone, llm: FakeLLM, settings: Settings, sql: Rows
+) -> None:
+    await phone.call(MARIA)
+    llm.summary = preparing(
+        "Welcome back, Maria! Has order 48213 arrived?",
+        promises=[
+            "profileListingImg_0f5c9d7e-\N{HORIZONTAL ELLIPSIS}.png",
+            "I'm sorry for any misunderstanding.",
+            "Check where order 48213 is",
+        ],
+    )
+
+    await summarise_queued(settings)
+
+    [caller] = await sql("SELECT profile, next_greeting FROM callers")
+    assert caller.profile["promises"] == ["Check where order 48213 is"]
+    assert caller.next_greeting == "Welcome back, Maria! Has order 48213 arrived?"
+
+
+async def test_a_refusal_is_logged_by_its_reason_without_a_word_of_what_was_written(
+    phone: Phone, llm: FakeLLM, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    await phone.call(MARIA)
+    llm.summary = preparing(SMOLLM_GREETING, promises=["I'm sorry for any misunderstanding."])
+
+    with caplog.at_level(logging.INFO, logger="callmemory.summaries"):
+        await summarise_queued(settings)
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "the prepared greeting was refused (role_label)" in logged
+    assert "profile entries refused: 1 (apology)" in logged
+    assert "Maria" not in logged
+    assert "misunderstanding" not in logged

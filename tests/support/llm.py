@@ -5,6 +5,7 @@ moved between httpx packages), and a socket is the one boundary every version mu
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "LLMServer",
     "Misbehaviour",
     "Reply",
+    "preparing",
     "summary_requests",
     "wordy",
     "wrong_keys",
@@ -32,6 +34,19 @@ def summary_requests(llm: FakeLLM) -> list[dict[str, Any]]:
 def wrong_keys(messages: list[dict[str, Any]]) -> str:
     """A summary as a small model writes it: JSON, but not with the keys asked for."""
     return json.dumps({"summary": "The caller has a leaking dishwasher.", "greeting": "Hello again!"})
+
+
+def preparing(greeting: str, **profile: list[str]) -> Callable[[list[dict[str, Any]]], str]:
+    """The stub's summary with `greeting` as the next greeting, and with the profile entries given, as a
+    real model wrote them."""
+
+    def answer(messages: list[dict[str, Any]]) -> str:
+        right = json.loads(summarise(messages))
+        return json.dumps(
+            {**right, "next_greeting": greeting, "profile": {**right["profile"], **profile}}
+        )
+
+    return answer
 
 
 def wordy(messages: list[dict[str, Any]]) -> str:

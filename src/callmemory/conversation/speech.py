@@ -134,9 +134,9 @@ def speakable(text: str, *, cut_off: bool, max_chars: int) -> Spoken:
     if cut_off:
         text = _finished(text, shaped)
     lines = _without_letter_form(_lines(text, shaped), shaped)
-    sentences = _sentences(_joined(lines, shaped))
-    kept = [s for s in sentences if not _PLACEHOLDER.search(s)]
-    if len(kept) < len(sentences):
+    found = sentences(_joined(lines, shaped))
+    kept = [s for s in found if not _PLACEHOLDER.search(s)]
+    if len(kept) < len(found):
         shaped.add(PLACEHOLDER)
     if kept and _CLOSING.match(kept[-1]):
         kept.pop()  # a closing run on at the end of the text: "... Hope this helps. Best regards, Alex"
@@ -158,11 +158,11 @@ def _finished(text: str, shaped: set[str]) -> str:
     head, _, last = text.rpartition("\n")
     marker = _ITEM.match(last)
     start = marker.end() if marker else 0
-    sentences = _sentences(last[start:])
-    if sentences and not _ENDED.search(sentences[-1]):
-        sentences.pop()
+    found = sentences(last[start:])
+    if found and not _ENDED.search(found[-1]):
+        found.pop()
         shaped.add(CUT_AT_SENTENCE)
-    kept = last[:start] + " ".join(sentences) if sentences else ""
+    kept = last[:start] + " ".join(found) if found else ""
     return f"{head}\n{kept}" if head else kept
 
 
@@ -248,7 +248,8 @@ def _stopped(text: str) -> str:
     return text if _ENDED.search(text) else text.rstrip(" ,;:-\u2013\u2014") + "."
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """`text`'s sentences, split where a voice would pause for a full stop (not after "Dr." or "J.")."""
     sentences: list[str] = []
     start = 0
     for end in _END.finditer(text):

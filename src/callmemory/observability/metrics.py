@@ -196,6 +196,21 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.greetings_refused = Counter(
+            "callmemory_prepared_greetings_refused",
+            "Greetings the summary model prepared that were not stored, the template being said instead, "
+            "by reason: unsayable, role_label, file_name, transcript_echo, apology, not_a_greeting, "
+            "too_many_sentences, too_long (docs/summaries.md).",
+            ["reason"],
+            registry=r,
+        )
+        self.profile_entries_refused = Counter(
+            "callmemory_profile_entries_refused",
+            "Profile entries the summary model wrote that were left out, by reason: role_label, "
+            "file_name, apology (docs/summaries.md).",
+            ["reason"],
+            registry=r,
+        )
         self._span_names = {
             self.memory_read_seconds: "memory read",
             self.llm_seconds: "llm request",

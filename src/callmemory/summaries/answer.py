@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Final
 
-from callmemory.memory.profile import clean_profile
+from callmemory.memory.profile import checked_profile
+from callmemory.summaries.greeting import prepared_greeting
 from callmemory.summaries.queue import SummaryResult
 
 _MAX_SUMMARY_CHARS: Final = 2000
@@ -79,7 +81,7 @@ def _type_name(value: object) -> str:
     )
 
 
-def _text(data: dict[str, Any], key: str, limit: int) -> str:
+def _string(data: dict[str, Any], key: str) -> str:
     if key not in data:
         raise SummaryFailed(Reason.MISSING_KEY, f"the summary has no {key!r}")
     value = data[key]
@@ -87,14 +89,25 @@ def _text(data: dict[str, Any], key: str, limit: int) -> str:
         raise SummaryFailed(Reason.WRONG_TYPE, f"{key!r} is {_type_name(value)}, not a string")
     if not value.strip():
         raise SummaryFailed(Reason.MISSING_KEY, f"{key!r} is empty")
-    return " ".join(value.split())[:limit]
+    return value
 
 
-def parse_result(content: str, finish_reason: str | None, previous_profile: dict[str, Any]) -> SummaryResult:
+def _text(data: dict[str, Any], key: str, limit: int) -> str:
+    return " ".join(_string(data, key).split())[:limit]
+
+
+def parse_result(
+    content: str,
+    finish_reason: str | None,
+    previous_profile: dict[str, Any],
+    caller_said: Sequence[str],
+) -> SummaryResult:
     """The summary in the LLM's answer, checked; SummaryFailed names what is wrong with it.
 
     An answer cut at max_tokens is "truncated" unless a complete object came before the cut. A profile
-    left out keeps the previous one: a small model often drops it, and nothing was learnt then.
+    left out keeps the previous one: a small model often drops it, and nothing was learnt then. A
+    greeting or profile entries unfit to keep (`caller_said`: the caller's turns, which a greeting must
+    not read back) are left out, and the rest of the summary is kept: it is still worth having.
     """
     data = first_object(content)
     cut = finish_reason == "length"
@@ -105,12 +118,23 @@ def parse_result(content: str, finish_reason: str | None, previous_profile: dict
         )
     if data is None:
         raise SummaryFailed(Reason.NOT_JSON, "the answer holds no complete JSON object")
-    profile = data.get("profile", previous_profile)
-    if not isinstance(profile, dict):
-        raise SummaryFailed(Reason.WRONG_TYPE, f"'profile' is {_type_name(profile)}, not an object")
+    raw_profile = data.get("profile", previous_profile)
+    if not isinstance(raw_profile, dict):
+        raise SummaryFailed(Reason.WRONG_TYPE, f"'profile' is {_type_name(raw_profile)}, not an object")
+    call_summary = _text(data, "call_summary", _MAX_SUMMARY_CHARS)
+    caller_summary = _text(data, "caller_summary", _MAX_SUMMARY_CHARS)
+    profile, refused_entries = checked_profile(raw_profile)
+    greeting = prepared_greeting(
+        _string(data, "next_greeting"),
+        caller_said=caller_said,
+        name=profile.get("name"),
+        max_chars=_MAX_GREETING_CHARS,
+    )
     return SummaryResult(
-        call_summary=_text(data, "call_summary", _MAX_SUMMARY_CHARS),
-        caller_summary=_text(data, "caller_summary", _MAX_SUMMARY_CHARS),
-        profile=clean_profile(profile),
-        next_greeting=_text(data, "next_greeting", _MAX_GREETING_CHARS),
+        call_summary=call_summary,
+        caller_summary=caller_summary,
+        profile=profile,
+        next_greeting=greeting.text,
+        refused_greeting=greeting.refused,
+        refused_entries=refused_entries,
     )

@@ -24,6 +24,7 @@ from callmemory.db.models import Call, Caller, SummaryJob, TurnRow
 from callmemory.memory.archive import turn_of
 from callmemory.memory.profile import clean_profile
 from callmemory.memory.types import CallerMemory, CallSummary, Turn
+from callmemory.memory.unfit import Unfit
 
 _CLAIM = text(
     """
@@ -64,7 +65,10 @@ class SummaryResult:
     call_summary: str
     caller_summary: str
     profile: dict[str, Any]
-    next_greeting: str
+    next_greeting: str  # "": none prepared, the next ringing says the template
+    # What was left out as unfit to keep (memory/unfit.py): counted, never stored.
+    refused_greeting: Unfit | None = None
+    refused_entries: tuple[Unfit, ...] = ()
 
 
 class _Stale(Exception):

@@ -149,7 +149,8 @@ class Summariser:
             raise SummaryFailed(Reason.TIMEOUT, f"no summary within {self._timeout_s:.1f} s") from exc
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content if choice else None) or ""
-        return parse_result(text, choice.finish_reason if choice else None, task.profile)
+        said = [t.text for t in task.turns if t.role is Role.CALLER]
+        return parse_result(text, choice.finish_reason if choice else None, task.profile, said)
 
     async def _ask(self, content: str, plan: Plan) -> ChatCompletion:
         while True:

@@ -25,7 +25,7 @@ from callmemory.observability.metrics import Metrics
 from callmemory.summaries.answer import SummaryFailed
 from callmemory.summaries.fallback import call_summary, fallback_result
 from callmemory.summaries.gate import LiveAnswers
-from callmemory.summaries.queue import SummaryQueue, SummaryTask
+from callmemory.summaries.queue import SummaryQueue, SummaryResult, SummaryTask
 from callmemory.summaries.summariser import Summariser
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class SummaryWorker:
                     return  # no longer this worker's job
                 task, plan = again, changed
                 continue
+            self._count_refused(task, result)
             # A job requeued after its fallback: the call's summary is the fallback's, replaced now.
             made = call_summary(task)
             replaces = made if task.call_summary == made else None
@@ -110,6 +111,26 @@ class SummaryWorker:
             await self._stored(task, memory, new_call=replaces is None)
             self._metrics.summary_jobs.labels(outcome="done").inc()
             return
+
+    def _count_refused(self, task: SummaryTask, result: SummaryResult) -> None:
+        """Count and log what the model wrote that was left out: the reasons only, never the text, which
+        may quote the caller."""
+        if (reason := result.refused_greeting) is not None:
+            self._metrics.greetings_refused.labels(reason=reason.value).inc()
+            log.info(
+                "summary of call %s: the prepared greeting was refused (%s); the template will be said",
+                task.call.call_id,
+                reason.value,
+            )
+        for reason in result.refused_entries:
+            self._metrics.profile_entries_refused.labels(reason=reason.value).inc()
+        if result.refused_entries:
+            log.info(
+                "summary of call %s: profile entries refused: %d (%s)",
+                task.call.call_id,
+                len(result.refused_entries),
+                ", ".join(sorted({r.value for r in result.refused_entries})),
+            )
 
     async def _retry_later(self, task: SummaryTask, failure: SummaryFailed) -> None:
         delay = self._retry_base_s * 2 ** (task.attempt - 1)
