@@ -296,10 +296,14 @@ def _summarise_parser(commands: Commands) -> None:
 
 
 def migrate(args: argparse.Namespace) -> None:
-    from callmemory.db.migrate import downgrade, upgrade
+    from callmemory.db.migrate import DatabaseNotReady, downgrade, upgrade, wait_for_database
 
     settings = _store_settings("migrate", migrated=False)
     assert settings.database_url is not None
+    try:
+        wait_for_database(settings.database_url, args.wait)
+    except DatabaseNotReady as exc:
+        sys.exit(f"callmemory migrate: {exc}")
     if args.downgrade:
         downgrade(settings.database_url, args.downgrade)
     else:
@@ -314,6 +318,14 @@ def _migrate_parser(commands: Commands) -> None:
     )
     p.add_argument("revision", nargs="?", default="head", help="upgrade to this revision (%(default)s)")
     p.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS (%(default)g) for a database that is still starting (refuses "
+        "connections, or answers that it is starting up); a wrong password or database fails at once",
+    )
     p.set_defaults(run=migrate)
 
 
