@@ -76,7 +76,7 @@ def config(project: Path) -> dict[str, Any]:
     ran = subprocess.run(
         [compose_binary(), "config", "--format", "json"],
         cwd=project,
-        env=clean_env(**{name: f"test-{name.lower()}" for name in SECRETS}),
+        env=clean_env(CALLMEMORY_DISCLOSURE="verified", **{name: f"test-{name.lower()}" for name in SECRETS}),
         capture_output=True,
         text=True,
         check=True,
@@ -129,6 +129,7 @@ def test_the_commands_heading_the_compose_file_write_the_secrets_and_start_it(pr
     assert stat.S_IMODE((project / ".env").stat().st_mode) == 0o600
     app = json.loads((project / "resolved.json").read_text())["services"]["app"]["environment"]
     assert app["CALLMEMORY_HASH_SECRET"] == written["CALLMEMORY_HASH_SECRET"]
+    assert app["CALLMEMORY_DISCLOSURE"] == written["CALLMEMORY_DISCLOSURE"] == "verified"
     assert f":{written['POSTGRES_PASSWORD']}@postgres:5432/" in app["DATABASE_URL"]
 
 

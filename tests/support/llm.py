@@ -42,9 +42,7 @@ def preparing(greeting: str, **profile: list[str]) -> Callable[[list[dict[str, A
 
     def answer(messages: list[dict[str, Any]]) -> str:
         right = json.loads(summarise(messages))
-        return json.dumps(
-            {**right, "next_greeting": greeting, "profile": {**right["profile"], **profile}}
-        )
+        return json.dumps({**right, "next_greeting": greeting, "profile": {**right["profile"], **profile}})
 
     return answer
 
