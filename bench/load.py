@@ -165,9 +165,14 @@ async def one_call(
         started = time.perf_counter()
         body = json.dumps({"call_id": call_id, "from": caller, **event}).encode()
         headers = signing.signed_headers(WEBHOOK_SECRET.encode(), body)
-        async with http.post(url, data=body, headers=headers) as response:
-            await response.read()
-            stats.add(kind, time.perf_counter() - started, response.status)
+        try:
+            async with http.post(url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            # A connection refused or reset under overload is a failed event, not the end of the run.
+            status = 599
+        stats.add(kind, time.perf_counter() - started, status)
 
     ring: dict[str, Any] = {"type": "call.ringing", "to": BOT}
     if verified_share and random.random() < verified_share:
