@@ -24,7 +24,8 @@ from callmemory.core.events import CallerSpoke, CallRef
 from callmemory.core.identity import CallerId
 from callmemory.devtools.embedded import EmbeddedRedis
 from callmemory.memory.greeting import Greetings
-from callmemory.memory.service import CallBegun, MemoryService
+from callmemory.memory.live import CallBegun
+from callmemory.memory.service import MemoryService
 from callmemory.memory.types import CallerMemory, EventAnswer
 from callmemory.settings import Settings
 from support.app import purge, running
