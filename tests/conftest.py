@@ -54,10 +54,11 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
 
 
 # The tests of these files run twice: against one Redis server and against a real Redis Cluster (three
-# masters on loopback, see support/redis_cluster.py): the core, redeliveries, the sweeper, the flusher,
-# erasure and VoIPBin, whose keys and scripts must each stay inside one cluster slot.
+# masters on loopback, see support/redis_cluster.py): the core, the call handler, redeliveries, the
+# sweeper, the flusher, erasure and VoIPBin, whose keys and scripts must each stay inside one cluster slot.
 ON_BOTH_TOPOLOGIES = (
     "core/",
+    "calls/",
     "platforms/seed/test_redelivery.py",
     "memory/test_sweeper.py",
     "memory/test_postgres_outage.py",

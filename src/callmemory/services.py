@@ -13,10 +13,10 @@ from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from callmemory.calls.handler import CallHandler
 from callmemory.conversation.prompt import PromptBuilder
 from callmemory.conversation.responder import OfflineResponder, OpenAIResponder, Responder
 from callmemory.conversation.tokens import TokenCounter
-from callmemory.core.calls import CallHandler
 from callmemory.core.identity import CallerHasher, NumberPolicy
 from callmemory.db.deadline import within
 from callmemory.db.session import create_engine, create_sessionmaker

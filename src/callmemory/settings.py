@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from callmemory.core.config import OptionalSecret, OptionalText
@@ -384,10 +385,18 @@ class Settings(BaseSettings, SeedSettings, VoipbinSettings, TwilioSettings, Summ
         return path.read_text().strip().encode()
 
 
+def env_names(name: str, field: FieldInfo) -> list[str]:
+    """The environment variables that set a field of Settings, the preferred one first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    prefix = Settings.model_config.get("env_prefix", "")
+    return [f"{prefix}{name}".upper()]
+
+
 def describe_errors(exc: ValidationError | SettingsError) -> str:
     """A configuration error as an operator can act on it: one line per environment variable, naming it
     and what is wrong with it, and never the value given (it may be a secret, or sit next to one)."""
-    from callmemory.settings_doc import env_names  # noqa: PLC0415 - it imports this module
 
     def variable(field: str) -> str:
         info = Settings.model_fields.get(field)

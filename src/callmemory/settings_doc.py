@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import AliasChoices, BaseModel
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from callmemory.platforms.voipbin.settings import VoipbinBot
-from callmemory.settings import ApiKey, Settings
+from callmemory.settings import ApiKey, Settings, env_names
 
 START: Final = (
     "<!-- settings-table:start: python -m callmemory.settings_doc --write docs/configuration.md -->"
@@ -26,15 +26,6 @@ START: Final = (
 END: Final = "<!-- settings-table:end -->"
 
 _LONGEST_DEFAULT: Final = 60  # longer text defaults are cut: the table is for finding a setting
-
-
-def env_names(name: str, field: FieldInfo) -> list[str]:
-    """The environment variables that set a field of Settings, the preferred one first."""
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    prefix = Settings.model_config.get("env_prefix", "")
-    return [f"{prefix}{name}".upper()]
 
 
 def _duration(seconds: float) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from callmemory.calls.handler import CallHandler
 from callmemory.conversation.responder import Answer
-from callmemory.core.calls import CallHandler
 from callmemory.core.events import CallerSpoke, CallRef
 from callmemory.core.identity import CallerId
 from callmemory.devtools.embedded import EmbeddedRedis

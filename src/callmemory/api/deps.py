@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from callmemory.calls.handler import CallHandler
 from callmemory.conversation.prompt import PromptBuilder
-from callmemory.core.calls import CallHandler
 from callmemory.memory.erasure import Eraser
 from callmemory.memory.greeting import Greetings
 from callmemory.memory.records import CallerRecords

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from callmemory.core.calls import CallHandler
+from callmemory.calls.handler import CallHandler
 
 RINGING = {"type": "call.ringing", "call_id": "fp-1", "from": "+14155551234", "to": "+14155550000"}
 

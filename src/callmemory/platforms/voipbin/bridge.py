@@ -16,9 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from callmemory.calls.handler import CallHandler, Heard
 from callmemory.conversation.brief import NEW_CALLER, memory_brief
 from callmemory.conversation.prompt import PromptBuilder
-from callmemory.core.calls import CallHandler, Heard
 from callmemory.core.errors import CallAlreadyEnded, CallNotStarted, InvalidEvent, InvalidPhoneNumber
 from callmemory.core.events import CallRef, CallStarted, Role
 from callmemory.core.trust import Trust

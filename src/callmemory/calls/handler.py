@@ -1,4 +1,4 @@
-"""The core's entry point for call events: what the bot does on ringing, speech and hangup."""
+"""The call handler: what the bot does on ringing, speech, a verification and hangup, for any platform."""
 
 from __future__ import annotations
 
