@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 # platform event keys are prefixed (`id:`, `seq:`, ...), so none can be this.
 _GREETING_EVENT = "greeting"
 
+# How many live calls kept apart a process remembers (see record_turn): a call lasts minutes.
+_APART_CALLS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class CallBegun:
@@ -102,6 +105,9 @@ class LiveMemory:
         self._search: Searcher = search or NoSearch()
         self._recall = recall  # whether caller turns are searched for (the API's search works anyway)
         self.disclosure = disclosure or DisclosurePolicy()
+        # Live calls this process saw kept apart (core/trust.py), oldest first: a hint that spares their
+        # turns the archive search, refreshed by every turn's own answer from Redis.
+        self._apart: dict[CallRef, None] = {}
 
     # -- identity --------------------------------------------------------------------------------
     def identify(
@@ -245,6 +251,7 @@ class LiveMemory:
                 )
         if started.is_new:
             self._metrics.count_call_trust(trust, apart=apart)
+        self._note_apart(call, apart=started.memory is not None and started.memory.apart)
         # A call kept apart has its (empty) memory from the script: the archive holds nothing for it.
         memory = started.memory if started.memory is not None else await self._rehydrate(caller)
         return CallBegun(memory=memory, is_new=started.is_new), started.greeting
@@ -295,8 +302,10 @@ class LiveMemory:
         With `recall` (a caller's turn the bot is about to answer), the caller's archive is searched
         for what they said while Redis records it, and the memory returned carries what was found.
         """
-        # Started first, so the search's round trip overlaps Redis' instead of following it.
-        found = asyncio.ensure_future(self._search.find(caller, text)) if recall and self._recall else None
+        # Started first, so the search's round trip overlaps Redis' instead of following it; not for a
+        # call this process saw kept apart, whose results would be thrown away.
+        search = recall and self._recall and call not in self._apart
+        found = asyncio.ensure_future(self._search.find(caller, text)) if search else None
         try:
             async with self.stores("recording a turn"):
                 turn, memory = await self._hot.append_turn(
@@ -306,6 +315,7 @@ class LiveMemory:
             if found is not None:
                 found.cancel()
             raise
+        self._note_apart(call, apart=memory.apart)
         if found is None:
             return turn, memory
         if memory.apart:
@@ -313,6 +323,14 @@ class LiveMemory:
             found.cancel()
             return turn, memory
         return turn, replace(memory, found=await found)
+
+    def _note_apart(self, call: CallRef, *, apart: bool) -> None:
+        if not apart:
+            self._apart.pop(call, None)
+            return
+        self._apart[call] = None
+        if len(self._apart) > _APART_CALLS:
+            del self._apart[next(iter(self._apart))]
 
     async def memory_during(self, call: CallRef, caller: CallerId) -> CallerMemory:
         """The memory a live call may read now: the caller's, or for a call kept apart (core/trust.py)
@@ -328,6 +346,7 @@ class LiveMemory:
         await self.memory_for(caller)
         async with self.stores("verifying the call"):
             verified = await self._hot.verify(call, caller, self._now())
+        self._note_apart(call, apart=False)
         if not verified:
             return Verification.ALREADY_VERIFIED
         self._metrics.calls_verified.inc()
