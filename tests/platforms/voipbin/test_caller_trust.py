@@ -19,6 +19,7 @@ from support.trust import FACT
 from support.voipbin import (
     AI_ID,
     CALLER,
+    FETCH_TOKEN,
     MANAGED_BOT,
     OWN_LLM_BOT,
     FakeVoipbinApi,
@@ -105,3 +106,17 @@ async def test_a_bot_without_its_own_disclosure_follows_the_global_one(
     actions = await voipbin.actions(ScriptedCall(bot=MANAGED_BOT))
 
     assert "88213" in brief_of(actions)
+
+
+async def test_a_fetch_that_names_no_call_greets_and_briefs_a_returning_caller_as_a_stranger(
+    guarded_voipbin: Voipbin,
+) -> None:
+    await _verified_managed_call(guarded_voipbin)
+    url = f"/voipbin/fetch/{FETCH_TOKEN}/{MANAGED_BOT}/{CALLER}?direction=incoming"
+
+    response = await guarded_voipbin.http.post(url, json={})
+    stranger = await guarded_voipbin.actions(ScriptedCall(bot=MANAGED_BOT, caller=STRANGER))
+
+    assert response.status_code == 200
+    assert brief_of(response.json()) == NEW_CALLER
+    assert greeting_of(response.json()) == greeting_of(stranger)
