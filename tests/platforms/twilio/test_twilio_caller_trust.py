@@ -107,3 +107,31 @@ async def test_a_call_verified_through_the_api_mid_call_reads_the_memory_from_it
     assert "88213" not in before
     assert verified.json() == {"status": "verified"}
     assert FACT in llm.prompt_text()
+
+
+async def test_a_call_whose_stir_verstat_twilio_added_after_signing_is_answered_and_verified(
+    guarded: httpx.AsyncClient, llm: FakeLLM
+) -> None:
+    await TwilioCall(guarded, stir_verstat=ATTESTED).whole(FACT)
+    call = TwilioCall(guarded)
+    signed = call.incoming()  # signed over every parameter but the two Twilio is reported to add later
+    params = {**signed.params, "StirVerstat": ATTESTED, "CallToken": "%7B%22parentCallInfoToken%22%7D"}
+
+    response = await guarded.post(
+        "/twilio/voice", data=params, headers={"X-Twilio-Signature": signed.signature or ""}
+    )
+
+    assert response.status_code == 200
+    assert "88213" in response.text
+
+
+async def test_a_request_whose_signature_covers_neither_form_is_refused(guarded: httpx.AsyncClient) -> None:
+    call = TwilioCall(guarded)
+    signed = call.incoming()
+    params = {**signed.params, "StirVerstat": ATTESTED, "To": "+14155550001"}
+
+    response = await guarded.post(
+        "/twilio/voice", data=params, headers={"X-Twilio-Signature": signed.signature or ""}
+    )
+
+    assert response.status_code == 403
