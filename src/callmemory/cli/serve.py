@@ -141,6 +141,10 @@ def _start_summary_process(settings: Settings, log_level: str) -> SummaryProcess
 
 
 def summarise(args: argparse.Namespace) -> None:
+    parent = os.environ.get("CALLMEMORY_SUMMARY_PARENT_PID")
+    if parent:
+        _die_with_parent(int(parent))  # first: the imports and settings below take seconds on a busy machine
+
     import asyncio
     import logging.config
 
@@ -153,8 +157,25 @@ def summarise(args: argparse.Namespace) -> None:
         os.nice(args.nice)
     if args.idle and hasattr(os, "SCHED_IDLE"):  # Linux
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    parent = os.environ.get("CALLMEMORY_SUMMARY_PARENT_PID")
     sys.exit(asyncio.run(run_summaries(settings, parent_pid=int(parent) if parent else None)))
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """`serve`'s summary worker: on Linux the kernel kills it when `serve` dies, even a `serve` killed
+    before the worker has started its parent check (which then runs only once a second, and in the idle
+    scheduling class gets a turn only now and then while every core is busy: a killed `serve`'s worker
+    outlived it by more than 15 s in a loaded test run). A summary in flight is taken again when its
+    lease runs out, as after any crash."""
+    if sys.platform == "linux":
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            print(f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}", file=sys.stderr)
+    if os.getppid() != parent_pid:  # gone already, before the kernel was asked
+        sys.exit(0)
 
 
 @subcommand
