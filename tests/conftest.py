@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -36,6 +37,16 @@ from support.voipbin import (
     VoipbinApiServer,
     fake_voipbin_api,
 )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's default): twice as many workers as cores, since the tests mostly wait (on
+    servers starting, timers, the other process of a test) rather than compute: a serial run kept 2 cores
+    at a load of 0.5 to 1. Each worker has its own database, key prefixes, servers and ports (see
+    docs/develop.md). PYTEST_XDIST_AUTO_NUM_WORKERS sets the number; `-n 0` runs in this process."""
+    if number := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(number)
+    return min(2 * (os.cpu_count() or 1), 8)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,11 @@ async def test_a_fact_from_call_1_is_in_the_prompt_of_call_20_within_the_budget(
 ) -> None:
     budget = 400
     # Without search, which would find the turn itself (tests/memory/search): here the summary keeps it.
-    settings = settings.model_copy(update={"memory_context_tokens": budget, "search_enabled": False})
+    # Without the live-answer gate (timed in summaries/test_llm_budget.py): each of the 20 summaries
+    # would first wait out its linger and quiet time after the call's answer, 1.5 s each.
+    settings = settings.model_copy(
+        update={"memory_context_tokens": budget, "search_enabled": False, "summary_yield_to_live": False}
+    )
     async with running(settings) as client:
         phone = Phone(client)
         await phone.call("My account number is 99812.")

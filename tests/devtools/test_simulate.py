@@ -43,13 +43,14 @@ async def test_a_second_call_against_a_running_service_is_greeted_with_the_first
 
 
 async def test_the_embedded_service_in_voipbin_format_remembers_the_caller_across_runs(
-    settings: Settings, llm: FakeLLM, sql: Rows
+    settings: Settings, llm: FakeLLM, sql: Rows, tmp_path: Path
 ) -> None:
     env = cli_env(settings)
     call = ["simulate", "--embedded", "--format", "voipbin", "--from", CALLER, "--to", BOT]
 
-    first = await callmemory(env, *call, stdin="Where is my parcel?\n")
-    second = await callmemory(env, *call, stdin="Hello again.\n")
+    # In a directory of its own: the default data directory is relative, and its lock is one per directory.
+    first = await callmemory(env, *call, stdin="Where is my parcel?\n", cwd=tmp_path)
+    second = await callmemory(env, *call, stdin="Hello again.\n", cwd=tmp_path)
 
     assert bot_lines(first) == ["Hello! How can I help you today?", "You said: Where is my parcel?"]
     assert "Where is my parcel" in bot_lines(second)[0]

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from callmemory.settings import Settings
 
@@ -46,7 +47,9 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-async def callmemory(env: dict[str, str], *args: str, stdin: str = "") -> Ran:
+async def callmemory(env: dict[str, str], *args: str, stdin: str = "", cwd: Path | None = None) -> Ran:
+    """The command run to its end; in `cwd` when given (where its relative defaults, such as simulate's
+    data directory, land)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -56,6 +59,7 @@ async def callmemory(env: dict[str, str], *args: str, stdin: str = "") -> Ran:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
     )
     out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 120)
     assert process.returncode is not None

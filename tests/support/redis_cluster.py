@@ -4,7 +4,6 @@ asked, on free ports, in a directory of its own; every process is stopped at the
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import redis
 
-from support.redis_server import paused
+from support.redis_server import paused, start_redis
 from support.serving import free_port
 
 MASTERS = 3
@@ -25,20 +24,6 @@ def missing_binaries() -> str | None:
     """Why no cluster can be started here, or None."""
     absent = [name for name in ("redis-server", "redis-cli") if shutil.which(name) is None]
     return f"{' and '.join(absent)} not on PATH: the Redis Cluster tests need them" if absent else None
-
-
-def _free_node_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too."""
-    while True:
-        port = free_port()
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
 
 
 def _replication(port: int) -> dict[str, Any]:
@@ -59,7 +44,7 @@ class LocalCluster:
         return f"redis+cluster://127.0.0.1:{self.ports[0]}"
 
     def start(self) -> None:
-        self.ports = [_free_node_port() for _ in range(MASTERS * (1 + self.replicas))]
+        self.ports = [free_port(with_bus=True) for _ in range(MASTERS * (1 + self.replicas))]
         for port in self.ports:
             self._start_node(port)
         subprocess.run(
@@ -76,26 +61,14 @@ class LocalCluster:
         self.wait_until_replicated()
 
     def _start_node(self, port: int) -> None:
-        data = self.root / str(port)
-        data.mkdir(parents=True, exist_ok=True)
-        self._processes[port] = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)),
-                *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
-                # A dead master is noticed, and its replica promoted, within a few seconds.
-                *("--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
+        self._processes[port] = start_redis(
+            self.root / str(port),
+            port,
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            # A dead master is noticed, and its replica promoted, within a few seconds.
+            *("--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"),
+            *("--save", "", "--appendonly", "no"),
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=port, socket_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                assert time.monotonic() < deadline, f"redis-server on port {port} did not start"
-                time.sleep(0.05)
 
     def wait_until_ok(self, timeout_s: float = 30) -> None:
         """Until every running node says the cluster is ok (all slots served)."""

@@ -33,26 +33,13 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(
-            [
-                *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir)),
-                *(("--appendonly", "yes", "--appendfsync", "always") if self._durable else ()),
-                *("--save", ""),
-                *(("--replicaof", "127.0.0.1", str(self._master)) if self._master else ()),
-            ],
-            stdout=subprocess.DEVNULL,
+        self._process = start_redis(
+            self._dir,
+            self.port,
+            *(("--appendonly", "yes", "--appendfsync", "always") if self._durable else ()),
+            *("--save", ""),
+            *(("--replicaof", "127.0.0.1", str(self._master)) if self._master else ()),
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
 
     def wait_until_replicating(self, timeout_s: float = 30) -> None:
         """Until this replica's link to its master is up (its first sync done)."""
@@ -81,6 +68,35 @@ class OwnRedis:
         finally:
             if self._process is not None and self._process.poll() is None:
                 self.kill()
+
+
+def start_redis(data_dir: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """A redis-server on `port` with its files and its log in `data_dir`, answering."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "redis.log"
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), *options]
+    process = subprocess.Popen([*command, "--logfile", str(log)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        # A server that exited (its port taken, say) says why in its log, rather than in 10 s of pings.
+        assert process.poll() is None, f"redis-server on port {port} exited: {_tail(log)}"
+        try:
+            # A PONG (not LOADING), and from the server just started, not whatever else took the port.
+            answering = redis.Redis(port=port, socket_timeout=0.5)
+            if answering.ping() and answering.info("server")["process_id"] == process.pid:
+                return process
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"redis-server on port {port} did not start: {_tail(log)}")
+        time.sleep(0.05)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-2000:] if log.exists() else "(no log)"
 
 
 @contextmanager

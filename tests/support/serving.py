@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,11 +58,54 @@ def embedded_data_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def free_port() -> int:
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+# A port from bind(0) is one of the kernel's ephemeral ports, which every outgoing connection on the
+# machine draws from too: found free, it can be taken before the server it was found for binds it (a
+# cluster node once failed to start so, 235 tests failing with it). The ports handed out here lie below
+# that range, where only explicit binds compete, and so do their cluster bus ports (+BUS_OFFSET). Each
+# xdist worker takes its own block of them, so the workers of one run never pick the same port; a
+# random start within the block keeps two runs on one machine apart, and the bind below checks the rest.
+BUS_OFFSET = 10000
+_HIGH = _ephemeral_low() - BUS_OFFSET
+_LOW = _HIGH - 2700
+_handed_out: set[int] = set()
+
+
+def _worker_block() -> range:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    size = (_HIGH - _LOW) // workers
+    return range(_LOW + worker * size, _LOW + (worker + 1) * size)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(*, with_bus: bool = False) -> int:
+    """A port nothing listens on, in this worker's block, not handed out before in this process; with
+    `with_bus`, its cluster bus port (+BUS_OFFSET) is free too."""
+    block = _worker_block()
+    start = random.randrange(len(block))
+    for port in (block[(start + i) % len(block)] for i in range(len(block))):
+        if port in _handed_out or not _bindable(port) or (with_bus and not _bindable(port + BUS_OFFSET)):
+            continue
+        _handed_out.add(port)
         return port
+    assert _handed_out, f"no free port left in {block}"
+    _handed_out.clear()  # every port was handed out once: those servers are long gone
+    return free_port(with_bus=with_bus)
 
 
 def unconfigured_env() -> dict[str, str]:

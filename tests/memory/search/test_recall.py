@@ -19,6 +19,9 @@ from support.replay import ASKED, KEPT_FACTS, bounded_summary, stated
 async def _recall(settings: Settings, llm: FakeLLM) -> tuple[float, list[int]]:
     """Recall over the questions, and the memory context's size in tokens of each question's prompt."""
     llm.summary = bounded_summary(KEPT_FACTS)
+    # Each summary would first wait for the endpoint to be quiet after its call's live answer (the gate
+    # that lets live answers go first, timed in summaries/test_llm_budget.py): 1.5 s, sixty times over.
+    settings = settings.model_copy(update={"summary_yield_to_live": False})
     async with running(settings) as client:
         phone = Phone(client)
         facts = stated()

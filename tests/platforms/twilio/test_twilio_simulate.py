@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -24,12 +25,13 @@ def bot_lines(ran: Ran) -> list[str]:
 
 
 async def test_the_service_simulate_starts_itself_remembers_a_twilio_caller_across_runs(
-    settings: Settings, llm: FakeLLM, sql: Rows
+    settings: Settings, llm: FakeLLM, sql: Rows, tmp_path: Path
 ) -> None:
     env = cli_env(settings)
 
-    first = await callmemory(env, *CALL, "--embedded", stdin="Where is my parcel?\n")
-    second = await callmemory(env, *CALL, "--embedded", stdin="Hello again.\n")
+    # In a directory of its own: the default data directory is relative, and its lock is one per directory.
+    first = await callmemory(env, *CALL, "--embedded", stdin="Where is my parcel?\n", cwd=tmp_path)
+    second = await callmemory(env, *CALL, "--embedded", stdin="Hello again.\n", cwd=tmp_path)
 
     assert bot_lines(first) == ["Hello! How can I help you today?", "You said: Where is my parcel?"]
     assert "Where is my parcel" in bot_lines(second)[0]
