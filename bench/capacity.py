@@ -125,9 +125,15 @@ def main() -> None:
             if args.log is not None:
                 with args.log.open("a") as log:
                     log.write(f"\n===== round {round_ + 1}, {config.name}\n{ran.stdout}{ran.stderr}")
-            if ran.returncode != 0:
-                sys.exit(f"{config.name}: load.py failed:\n{ran.stdout[-2000:]}{ran.stderr[-2000:]}")
             rungs = parse(ran.stdout)
+            if ran.returncode != 0:
+                # An older driver ends on a connection reset under overload: the rungs it reported
+                # stand, the rest count as not carried.
+                print(
+                    f"round {round_ + 1}, {config.name}: load.py ended with {ran.returncode} after "
+                    f"{len(rungs)} rungs: {ran.stderr.strip().splitlines()[-1:]}",
+                    flush=True,
+                )
             results[config.name].append(rungs)
             print(
                 f"round {round_ + 1}, {config.name}: capacity {capacity(rungs, args.budget_ms)} calls",
