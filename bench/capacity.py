@@ -56,6 +56,8 @@ class Config:
             str(args.turns),
             "--callers",
             str(args.callers),
+            "--drain-seconds",
+            str(args.drain_seconds),
         ]
         command += [arg for rung in args.ladder for arg in ("--scenario", f"{args.delay_ms}:{rung}")]
         if not self.checkout:  # an older driver may not know the option
@@ -112,6 +114,12 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=500)
     parser.add_argument("--budget-ms", type=float, default=100.0, help="the p95 a turn may be slower by")
     parser.add_argument("--verified-share", type=float, default=0.5)
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=10.0,
+        help="load.py's wait for queued summaries after each rung",
+    )
     parser.add_argument("--log", type=Path, help="keep load.py's full reports here")
     args = parser.parse_args()
     args.ladder = [int(n) for n in args.ladder.split(",")]
