@@ -66,11 +66,13 @@ def _ephemeral_low() -> int:
 
 
 # A port from bind(0) is one of the kernel's ephemeral ports, which every outgoing connection on the
-# machine draws from too: found free, it can be taken before the server it was found for binds it (a
-# cluster node once failed to start so, 235 tests failing with it). The ports handed out here lie below
-# that range, where only explicit binds compete, and so do their cluster bus ports (+BUS_OFFSET). Each
-# xdist worker takes its own block of them, so the workers of one run never pick the same port; a
-# random start within the block keeps two runs on one machine apart, and the bind below checks the rest.
+# machine draws from too: found free, it can be taken before the server it was found for binds it. (In
+# one serial run beside another engineer's, a cluster node on such a port, 33009, never answered and 235
+# tests failed with it; the node's log, which would have said why, was not kept then: start_redis keeps
+# it now.) The ports handed out here lie below that range, where only explicit binds compete, and so do
+# their cluster bus ports (+BUS_OFFSET). Each xdist worker takes its own block of them, so the workers of
+# one run never pick the same port; a random start within the block keeps two runs on one machine
+# apart, and the bind below checks the rest.
 BUS_OFFSET = 10000
 _HIGH = _ephemeral_low() - BUS_OFFSET
 _LOW = _HIGH - 2700
