@@ -54,6 +54,16 @@ CallId = Annotated[
         pattern=_CALL_ID, description="Your id of the call (a UUID is best)", openapi_examples=_CALL_EXAMPLE
     ),
 ]
+# Any id a platform may give a call (VoIPBin's are not held to this API's pattern for its own).
+PlatformCallId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description="The platform's id of the call",
+        openapi_examples=_CALL_EXAMPLE,
+    ),
+]
 
 
 @router.get(
@@ -206,10 +216,10 @@ async def end_call(
 async def verify_call(
     *,
     caller: CallerDep,
-    call_id: CallId,
+    call_id: PlatformCallId,
     memory: MemoryDep,
     platform: Annotated[
-        str, Query(pattern=r"^[a-z]{1,32}$", description="The platform the call came through")
+        str, Query(min_length=1, max_length=32, description="The platform the call came through")
     ] = PLATFORM,
 ) -> CallVerified:
     call = CallRef(platform, call_id)
@@ -260,16 +270,7 @@ async def read_transcript(
             openapi_examples={"seed": {"value": "seed"}},
         ),
     ],
-    # Any id a platform may give a call (VoIPBin's are not held to this API's pattern for its own).
-    call_id: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=200,
-            description="The platform's id of the call",
-            openapi_examples=_CALL_EXAMPLE,
-        ),
-    ],
+    call_id: PlatformCallId,
     records: RecordsDep,
 ) -> Transcript:
     found = await records.transcript(caller.id, platform, call_id)
