@@ -74,7 +74,9 @@ async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan run, reached in-process over ASGI."""
     app = create_app(settings)
     async with (
-        LifespanManager(app) as manager,
+        # asgi-lifespan's default limits are 5 s, which a shutdown with summaries in flight passed on
+        # a machine at a load of 9: these bound a hang only.
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app), base_url="http://callmemory.test"
         ) as client,
